@@ -1,0 +1,1 @@
+//! Autoscaling: the pure decision engine (Ray autoscaler v2 semantics).

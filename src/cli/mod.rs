@@ -1,0 +1,1 @@
+//! Command-line front ends. Each subcommand owns its `Args` struct and a `run` function.

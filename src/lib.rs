@@ -1,0 +1,26 @@
+//! raygate: validate, default, convert and autoscale KubeRay `RayCluster` objects.
+//!
+//! Module map. The *pure core* takes data and returns data: no tokio, no network, no
+//! filesystem, no clock (time is a parameter). `tests/purity.rs` checks their imports.
+//!
+//! pure core:
+//! - [`violation`]  — `Violation`, `Severity`, `FeatureGates`, `ValidateOptions` (shared vocabulary)
+//! - [`model`]      — RayCluster `ray.io/v1` / `v1alpha1` typed views (serde + schemars)
+//! - [`quantity`]   — exact Kubernetes quantity parsing and comparison
+//! - [`rules`]      — every KubeRay rule plus raygate's own checks; all violations at once
+//! - [`defaulting`] — CRD + autoscaler defaults as an RFC 6902 JSON Patch
+//! - [`conversion`] — `ray.io/v1alpha1` ⇄ `ray.io/v1`, lossless through an annotation
+//! - [`autoscale`]  — the autoscaling decision engine (Ray autoscaler v2 semantics)
+//!
+//! edges (I/O): [`cli`] (offline `validate`, `default`, `schema`, `certs`, `autoscale plan`),
+//! [`webhook`] (HTTPS admission + conversion server).
+
+pub mod autoscale;
+pub mod cli;
+pub mod conversion;
+pub mod defaulting;
+pub mod model;
+pub mod quantity;
+pub mod rules;
+pub mod violation;
+pub mod webhook;

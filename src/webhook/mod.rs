@@ -1,0 +1,1 @@
+//! HTTPS admission (validate, mutate) and CRD conversion webhook server.
