@@ -97,12 +97,33 @@ pub fn plan_json(plan: &Plan) -> Value {
             json!({"replicas": g.replicas, "launch": g.launch, "terminate": g.terminate}),
         );
     }
+    let infeasible: Vec<Value> = plan
+        .infeasible
+        .iter()
+        .map(|d| {
+            let res: Map<String, Value> = d
+                .resources
+                .iter()
+                .map(|(k, v)| (k.clone(), amount(*v)))
+                .collect();
+            json!({"resources": res, "count": d.count})
+        })
+        .collect();
     json!({
         "patch": plan.patch,
         "groups": groups,
-        "infeasible": plan.infeasible,
+        "infeasible": infeasible,
         "violations": plan.violations,
     })
+}
+
+/// A resource amount as JSON: integral values as integers (`1`, not `1.0`).
+fn amount(v: f64) -> Value {
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        json!(v as i64)
+    } else {
+        json!(v)
+    }
 }
 
 /// Python's `str(datetime)` of the current UTC time.
