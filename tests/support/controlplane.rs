@@ -340,12 +340,22 @@ fn log_tail(path: &Path, n: usize) -> String {
 
 /// Spawns `bin` with its output in `log`, killed when the spawning thread dies.
 fn spawn(bin: &Path, args: &[String], log: &Path) -> Result<Child, String> {
+    spawn_with_env(bin, args, &[], log)
+}
+
+fn spawn_with_env(
+    bin: &Path,
+    args: &[String],
+    envs: &[(String, String)],
+    log: &Path,
+) -> Result<Child, String> {
     let out = fs::File::create(log).map_err(|e| format!("create {}: {e}", log.display()))?;
     let err = out
         .try_clone()
         .map_err(|e| format!("dup {}: {e}", log.display()))?;
     let mut cmd = Command::new(bin);
     cmd.args(args)
+        .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err));
@@ -729,4 +739,157 @@ pub async fn create_namespace(client: &kube::Client, name: &str) -> String {
         Err(e) => panic!("create namespace {name}: {e}"),
     }
     name.to_string()
+}
+
+/// A child process (e.g. `raygate serve`) with the same hygiene as the control plane: spawned
+/// from a dedicated keeper thread with PR_SET_PDEATHSIG, stopped (SIGTERM, then SIGKILL) on drop
+/// or [`KeptProcess::stop`], and killed with the test process.
+pub struct KeptProcess {
+    pid: u32,
+    stop: Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>,
+    exited: std::sync::Arc<Mutex<Option<String>>>,
+}
+
+impl KeptProcess {
+    /// Spawns `program args` with stdout+stderr appended to `log`.
+    pub fn spawn(
+        program: &Path,
+        args: &[String],
+        envs: &[(&str, &str)],
+        log: &Path,
+    ) -> Result<Self, String> {
+        let (res_tx, res_rx) = mpsc::channel::<Result<u32, String>>();
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let (ack_tx, ack_rx) = mpsc::channel::<()>();
+        let exited = std::sync::Arc::new(Mutex::new(None));
+        let exited2 = exited.clone();
+        let (program, args, log) = (program.to_path_buf(), args.to_vec(), log.to_path_buf());
+        let envs: Vec<(String, String)> = envs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        std::thread::Builder::new()
+            .name("kept-process".into())
+            .spawn(move || {
+                let child = spawn_with_env(&program, &args, &envs, &log);
+                let mut child = match child {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = res_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = res_tx.send(Ok(child.id()));
+                // Wait for stop, noticing an early exit meanwhile.
+                loop {
+                    match stop_rx.recv_timeout(Duration::from_millis(200)) {
+                        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            if let Ok(Some(st)) = child.try_wait()
+                                && let Ok(mut g) = exited2.lock()
+                                && g.is_none()
+                            {
+                                *g = Some(st.to_string());
+                            }
+                        }
+                    }
+                }
+                terminate(child);
+                let _ = ack_tx.send(());
+            })
+            .map_err(|e| format!("cannot spawn keeper thread: {e}"))?;
+        let pid = res_rx
+            .recv()
+            .map_err(|_| "keeper thread died while spawning".to_string())??;
+        Ok(KeptProcess {
+            pid,
+            stop: Mutex::new(Some((stop_tx, ack_rx))),
+            exited,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// `Some(exit status)` once the process has exited on its own.
+    pub fn exited(&self) -> Option<String> {
+        self.exited.lock().ok().and_then(|g| g.clone())
+    }
+
+    /// SIGTERM, then SIGKILL after a grace period; waits for the process. Idempotent.
+    pub fn stop(&self) {
+        let taken = match self.stop.lock() {
+            Ok(mut g) => g.take(),
+            Err(p) => p.into_inner().take(),
+        };
+        if let Some((tx, ack)) = taken
+            && tx.send(()).is_ok()
+        {
+            let _ = ack.recv_timeout(STOP_GRACE * 3);
+        }
+    }
+}
+
+impl Drop for KeptProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A throw-away CA and a serving certificate signed by it (PEM).
+pub struct TestPki {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// CA + serving certificate for `dns_names` and 127.0.0.1.
+pub fn test_pki(dns_names: &[&str]) -> TestPki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose, SanType,
+    };
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.distinguished_name
+        .push(DnType::CommonName, "raygate-e2e-ca");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca.self_signed(&ca_key).expect("CA cert");
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().expect("leaf key");
+    let names: Vec<String> = dns_names.iter().map(|s| s.to_string()).collect();
+    let mut p = CertificateParams::new(names).expect("leaf params");
+    p.subject_alt_names
+        .push(SanType::IpAddress(Ipv4Addr::LOCALHOST.into()));
+    p.distinguished_name.push(DnType::CommonName, "raygate-e2e");
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = p.signed_by(&key, &issuer).expect("leaf cert");
+    TestPki {
+        ca_pem: ca_cert.pem(),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; tiny race window).
+pub fn pick_port() -> u16 {
+    free_port().expect("free port")
+}
+
+/// `GET http://127.0.0.1:<port><path>` over plain HTTP/1.0: `(status code, body)`.
+pub fn plain_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let r = http_get(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), path)?;
+    let code = r
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = r
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((code, body))
 }
