@@ -13,6 +13,10 @@ struct Cli {
 enum Command {
     /// Placeholder until the front ends land.
     Version,
+    /// Serve the HTTPS validating, mutating and conversion webhook.
+    Serve(raygate::cli::serve::ServeArgs),
+    /// Generate webhook certificates.
+    Certs(raygate::cli::certs::CertsArgs),
 }
 
 fn main() -> ExitCode {
@@ -23,5 +27,7 @@ fn main() -> ExitCode {
             println!("raygate {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::Serve(args) => raygate::cli::serve::run(args),
+        Command::Certs(args) => raygate::cli::certs::run(args),
     }
 }

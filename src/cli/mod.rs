@@ -1,1 +1,4 @@
 //! Command-line front ends. Each subcommand owns its `Args` struct and a `run` function.
+
+pub mod certs;
+pub mod serve;
