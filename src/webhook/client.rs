@@ -46,6 +46,9 @@ pub fn tls_config(ca_pem: &str, proto: Proto) -> Result<Arc<rustls::ClientConfig
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
+    // Full handshakes every time, so `server_cert` is what the server presents now (a resumed
+    // TLS 1.3 session would report the certificate of the original handshake).
+    cfg.resumption = rustls::client::Resumption::disabled();
     cfg.alpn_protocols = match proto {
         Proto::H1 => vec![b"http/1.1".to_vec()],
         Proto::H2 => vec![b"h2".to_vec()],
