@@ -23,6 +23,18 @@ struct Proc {
     logs: std::sync::mpsc::Receiver<String>,
 }
 
+impl Drop for Proc {
+    /// A failed assertion must not leave the server running (std never signals a reaped pid).
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+// The child is waited for in `wait_exit` or in `Drop`.
+#[allow(clippy::zombie_processes)]
 fn spawn_serve(extra: &[&str]) -> Proc {
     let certs = gen_certs();
     let mut child = Command::new(env!("CARGO_BIN_EXE_raygate"))

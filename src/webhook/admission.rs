@@ -165,6 +165,13 @@ fn parse_admission(body: &[u8]) -> Result<RequestIn, Box<Reply>> {
             "",
         )));
     };
+    // Echo the uid whenever it can be read, even when the envelope is wrong.
+    let uid = top
+        .get("request")
+        .and_then(|r| r.get("uid"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let av = top.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     let kind = top.get("kind").and_then(Value::as_str).unwrap_or("");
     if av != ADMISSION_API_VERSION || kind != "AdmissionReview" {
@@ -174,23 +181,21 @@ fn parse_admission(body: &[u8]) -> Result<RequestIn, Box<Reply>> {
                 "expected apiVersion {ADMISSION_API_VERSION:?} and kind \"AdmissionReview\", \
                  got apiVersion {av:?} and kind {kind:?}"
             ),
-            String::new(),
+            uid,
             "",
         )));
     }
-    let Some(request) = top.remove("request") else {
-        return Err(Box::new(admission_unreadable(
-            400,
-            "AdmissionReview has no request".into(),
-            String::new(),
-            "",
-        )));
+    let request = match top.remove("request") {
+        Some(r) if r.is_object() => r,
+        _ => {
+            return Err(Box::new(admission_unreadable(
+                400,
+                "AdmissionReview has no request object".into(),
+                uid,
+                "",
+            )));
+        }
     };
-    let uid = request
-        .get("uid")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
     if uid.is_empty() {
         return Err(Box::new(admission_unreadable(
             400,
