@@ -66,10 +66,17 @@ fn spawn_serve(extra: &[&str]) -> Proc {
         }
     });
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
     loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("serve should log 'webhook listening'");
+        let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
+            panic!(
+                "`{} serve` did not log 'webhook listening' (status {:?}); stderr:\n{}",
+                env!("CARGO_BIN_EXE_raygate"),
+                child.try_wait(),
+                seen.join("\n")
+            );
+        };
+        seen.push(line.clone());
         let Ok(v) = serde_json::from_str::<Value>(&line) else {
             continue;
         };

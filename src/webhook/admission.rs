@@ -226,7 +226,7 @@ fn base_outcome(req: &RequestIn) -> Outcome {
 }
 
 /// Checks the request targets RayClusters and returns the object as `ray.io/v1`.
-fn raycluster_v1(req: &RequestIn, obj: &Value, what: &str) -> Result<Value, String> {
+fn raycluster_v1(req: &RequestIn, obj: Value, what: &str) -> Result<Value, String> {
     if req.kind.group != conversion::GROUP || req.kind.kind != conversion::KIND {
         return Err(format!(
             "this webhook only handles ray.io RayCluster, got {}/{} {}",
@@ -241,9 +241,9 @@ fn raycluster_v1(req: &RequestIn, obj: &Value, what: &str) -> Result<Value, Stri
         ));
     }
     if av == conversion::V1 {
-        return Ok(obj.clone());
+        return Ok(obj);
     }
-    conversion::convert(obj, conversion::V1).map_err(|e| format!("request.{what}: {e}"))
+    conversion::convert(&obj, conversion::V1).map_err(|e| format!("request.{what}: {e}"))
 }
 
 fn is_v1alpha1_request(req: &RequestIn) -> bool {
@@ -262,7 +262,7 @@ fn is_v1alpha1_request(req: &RequestIn) -> bool {
 
 /// Handles `POST /validate-ray-io-v1-raycluster`.
 pub fn validate(body: &[u8], cfg: &AdmissionConfig) -> Reply {
-    let req = match parse_admission(body) {
+    let mut req = match parse_admission(body) {
         Ok(r) => r,
         Err(reply) => return *reply,
     };
@@ -285,7 +285,8 @@ pub fn validate(body: &[u8], cfg: &AdmissionConfig) -> Reply {
     {
         return allow(outcome, Vec::new());
     }
-    let Some(raw) = req.object.as_ref() else {
+    let v1alpha1 = is_v1alpha1_request(&req);
+    let Some(raw) = req.object.take().filter(|o| !o.is_null()) else {
         return admission_refuse(&req, 400, "request.object is missing".into(), outcome);
     };
     let mut obj = match raycluster_v1(&req, raw, "object") {
@@ -300,7 +301,7 @@ pub fn validate(body: &[u8], cfg: &AdmissionConfig) -> Reply {
             .to_string();
     }
     crate::defaulting::apply_crd_defaults(&mut obj);
-    let old = match (&req.operation, req.old_object.as_ref()) {
+    let old = match (&req.operation, req.old_object.take()) {
         (Operation::Update, Some(o)) if !o.is_null() => match raycluster_v1(&req, o, "oldObject") {
             Ok(mut o) => {
                 crate::defaulting::apply_crd_defaults(&mut o);
@@ -312,7 +313,7 @@ pub fn validate(body: &[u8], cfg: &AdmissionConfig) -> Reply {
     };
     let violations = crate::rules::validate(&obj, old.as_ref(), &cfg.validate);
     let mut warnings: Vec<String> = Vec::new();
-    if is_v1alpha1_request(&req) {
+    if v1alpha1 {
         warnings.push(V1ALPHA1_DEPRECATED.to_string());
     }
     let (errors, warns): (Vec<&Violation>, Vec<&Violation>) = violations
