@@ -158,14 +158,15 @@ async fn secret_symlink_rotation_under_load_serves_new_cert_with_zero_failures()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_new_pair_is_rejected_and_old_keeps_serving_then_poll_picks_up_good_pair() {
+async fn bad_new_pair_is_rejected_and_old_keeps_serving_then_good_pair_is_picked_up() {
     let certs = gen_certs();
     let opts = ServerOptions {
         tls: TlsMode::Files {
             cert: certs.cert.clone(),
             key: certs.key.clone(),
         },
-        cert_poll_interval: Duration::from_millis(300),
+        // the directory watcher reacts; the poll is not needed here
+        cert_poll_interval: Duration::from_secs(120),
         ..test_options()
     };
     let old_der = pem_to_der(&std::fs::read_to_string(&certs.cert).unwrap());
@@ -215,6 +216,14 @@ async fn bad_new_pair_is_rejected_and_old_keeps_serving_then_poll_picks_up_good_
     assert_eq!(
         metric(&srv, "raygate_webhook_certificate_reloads_total").await,
         1.0
+    );
+    // The watcher must not react to its own reads (inotify OPEN events) in a loop.
+    let before = srv.store.checks();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let idle_checks = srv.store.checks() - before;
+    assert!(
+        idle_checks <= 1,
+        "reload loop: {idle_checks} checks in 1.5 s idle"
     );
     srv.stop().await;
     drop(certs);

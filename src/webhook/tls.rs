@@ -12,6 +12,7 @@ use crate::webhook::metrics::Metrics;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -39,6 +40,7 @@ pub struct CertStore {
     source: CertSource,
     metrics: Arc<Metrics>,
     seen: Mutex<SeenState>,
+    checks: AtomicU64,
 }
 
 impl std::fmt::Debug for CertStore {
@@ -103,6 +105,7 @@ impl CertStore {
                 bytes,
                 read_error: None,
             }),
+            checks: AtomicU64::new(0),
         }))
     }
 
@@ -131,6 +134,7 @@ impl CertStore {
         let CertSource::Files { cert, key } = &self.source else {
             return false;
         };
+        self.checks.fetch_add(1, Ordering::Relaxed);
         let mut seen = match self.seen.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -180,6 +184,11 @@ impl CertStore {
         }
     }
 
+    /// How many times the files were checked (watcher events and polls).
+    pub fn checks(&self) -> u64 {
+        self.checks.load(Ordering::Relaxed)
+    }
+
     /// Directories to watch (the parents of the certificate and key).
     fn watch_dirs(&self) -> Vec<PathBuf> {
         let CertSource::Files { cert, key } = &self.source else {
@@ -208,7 +217,9 @@ impl CertStore {
             use notify::Watcher;
             let tx = tx.clone();
             match notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
-                if ev.is_ok() {
+                if let Ok(ev) = ev
+                    && is_change(&ev.kind)
+                {
                     let _ = tx.send(());
                 }
             }) {
@@ -226,6 +237,9 @@ impl CertStore {
                 }
             }
         };
+        // Close the window between the initial load and the watcher start.
+        let store = self.clone();
+        let _ = tokio::task::spawn_blocking(move || store.reload()).await;
         let mut tick = tokio::time::interval(poll.max(Duration::from_millis(100)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
@@ -247,6 +261,17 @@ impl CertStore {
             let _ = tokio::task::spawn_blocking(move || store.reload()).await;
         }
         drop(watcher);
+    }
+}
+
+/// Whether a file event can mean new content. Opens and reads are ignored: our own reloads
+/// open the files, and reacting to that would reload in a loop.
+fn is_change(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
     }
 }
 
