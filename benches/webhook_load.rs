@@ -9,6 +9,7 @@
 //! CARGO_TARGET_DIR=/work/target cargo bench --bench webhook_load -- \
 //!     --duration 10 --concurrency 64 --connections 4
 //! ```
+//! Set `RAYGATE_BENCH_BIN` to run another copy of the binary.
 //! Options: `--duration SECS` (per endpoint, default 10), `--warmup SECS` (2),
 //! `--concurrency N` (64), `--connections N` (4), `--endpoint validate|mutate|both`,
 //! `--log LEVEL` (server RUST_LOG, default `info`: one JSON log line per request, read and discarded by the bench).
@@ -183,7 +184,11 @@ fn start_server(log: &str) -> ServerProc {
     let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
     std::fs::write(&cert, &g.cert_pem).expect("write");
     std::fs::write(&key, &g.key_pem).expect("write");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_raygate"))
+    // RAYGATE_BENCH_BIN: a copy of the binary, for shared target dirs where another checkout
+    // may overwrite target/release/raygate.
+    let bin = std::env::var("RAYGATE_BENCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_raygate").to_string());
+    let mut child = Command::new(bin)
         .args([
             "serve",
             "--listen",
