@@ -16,6 +16,7 @@
 //! [`webhook`] (HTTPS admission + conversion server).
 
 pub mod autoscale;
+pub mod certs;
 pub mod cli;
 pub mod conversion;
 pub mod defaulting;

@@ -15,6 +15,10 @@ enum Command {
     Version,
     /// Autoscaler: plan from a snapshot (`plan`).
     Autoscale(raygate::cli::autoscale::AutoscaleArgs),
+    /// Serve the HTTPS validating, mutating and conversion webhook.
+    Serve(raygate::cli::serve::ServeArgs),
+    /// Generate webhook certificates.
+    Certs(raygate::cli::certs::CertsArgs),
 }
 
 fn main() -> ExitCode {
@@ -26,5 +30,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Autoscale(args) => raygate::cli::autoscale::run(args),
+        Command::Serve(args) => raygate::cli::serve::run(args),
+        Command::Certs(args) => raygate::cli::certs::run(args),
     }
 }

@@ -1,3 +1,5 @@
 //! Command-line front ends. Each subcommand owns its `Args` struct and a `run` function.
 
 pub mod autoscale;
+pub mod certs;
+pub mod serve;
