@@ -13,6 +13,12 @@ struct Cli {
 enum Command {
     /// Placeholder until the front ends land.
     Version,
+    /// Validate RayClusters offline (files, directories, stdin).
+    Validate(raygate::cli::validate::ValidateArgs),
+    /// Print RayClusters with CRD and autoscaler defaults applied.
+    Default(raygate::cli::default::DefaultArgs),
+    /// Write the JSON Schemas generated from the Rust model.
+    Schema(raygate::cli::schema::SchemaArgs),
 }
 
 fn main() -> ExitCode {
@@ -23,5 +29,8 @@ fn main() -> ExitCode {
             println!("raygate {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::Validate(args) => raygate::cli::validate::run(args),
+        Command::Default(args) => raygate::cli::default::run(args),
+        Command::Schema(args) => raygate::cli::schema::run(args),
     }
 }

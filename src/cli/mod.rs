@@ -1,1 +1,6 @@
 //! Command-line front ends. Each subcommand owns its `Args` struct and a `run` function.
+
+pub mod default;
+pub mod output;
+pub mod schema;
+pub mod validate;
