@@ -1198,7 +1198,9 @@ fn plain_safe(s: &str, key: bool) -> bool {
     if s.ends_with([' ', ':']) || s.contains(": ") || s.contains(" #") || s.contains('\t') {
         return false;
     }
-    if s.chars().any(|c| c.is_control() || (key && c == '?')) {
+    if s.chars().any(|c| {
+        c.is_control() || matches!(c, '\u{feff}' | '\u{2028}' | '\u{2029}') || (key && c == '?')
+    }) {
         return false;
     }
     if s.starts_with("---") || s.starts_with("...") {
@@ -1215,9 +1217,9 @@ fn emit_string(s: &str, ind: usize, key: bool, out: &mut String) {
     let literal_ok = !key
         && s.contains('\n')
         && !s.starts_with([' ', '\n'])
-        && !s
-            .chars()
-            .any(|c| (c.is_control() && c != '\n') || c == '\u{feff}')
+        && !s.chars().any(|c| {
+            (c.is_control() && c != '\n') || matches!(c, '\u{feff}' | '\u{2028}' | '\u{2029}')
+        })
         && !s.split('\n').any(|l| l.ends_with(' '));
     if literal_ok {
         let body = s.trim_end_matches('\n');
