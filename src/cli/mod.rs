@@ -3,3 +3,7 @@
 pub mod autoscale;
 pub mod certs;
 pub mod serve;
+pub mod default;
+pub mod output;
+pub mod schema;
+pub mod validate;
