@@ -19,6 +19,7 @@ pub mod autoscale;
 pub mod cli;
 pub mod conversion;
 pub mod defaulting;
+pub mod gcs;
 pub mod model;
 pub mod quantity;
 pub mod rules;
