@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# kube-apiserver + etcd for tests/e2e_*.rs: built once from tools/envtest (Go), cached outside the
+# clone. A failed build fails the run: the e2e tests must not be skipped.
+RAYGATE_ENVTEST_BIN="$(bash scripts/envtest-bins.sh)"
+export RAYGATE_ENVTEST_BIN
+
 # Ray 2.60.0 venv for the tests that start a real Ray head/workers on 127.0.0.1 (tests/ray_*.rs).
 RAYGATE_RAY_VENV="$(scripts/ray-venv.sh)"
 export RAYGATE_RAY_VENV

@@ -292,6 +292,62 @@ impl RaySnapshot {
     }
 }
 
+/// Into the engine's input: nodes keyed by cloud instance id (= pod name under KubeRay), the
+/// head recognised by its `node:__internal_head__` resource, resources Ray omits from
+/// `available` (none free) staying absent (the engine reads absent as 0).
+impl RaySnapshot {
+    pub fn to_engine(&self) -> crate::autoscale::types::RayState {
+        use crate::autoscale::types as t;
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|n| t::RayNode {
+                pod: n.instance_id.clone(),
+                node_id: Some(n.node_id_hex.clone()).filter(|h| !h.is_empty()),
+                node_type: Some(n.node_type.clone()).filter(|s| !s.is_empty()),
+                kind: if n.is_head {
+                    t::NodeKind::Head
+                } else {
+                    t::NodeKind::Worker
+                },
+                total: n.total.clone(),
+                available: n.available.clone(),
+                labels: n.labels.clone(),
+                idle_ms: n.idle_ms,
+                status: match n.status {
+                    NodeStatus::Idle => t::RayNodeStatus::Idle,
+                    NodeStatus::Draining => t::RayNodeStatus::Draining,
+                    NodeStatus::Dead => t::RayNodeStatus::Dead,
+                    NodeStatus::Running | NodeStatus::Unspecified => t::RayNodeStatus::Running,
+                },
+            })
+            .collect();
+        let demand = |d: &Demand| t::ResourceDemand {
+            resources: d.resources.clone(),
+            count: d.count,
+        };
+        t::RayState {
+            nodes,
+            demands: self.demands.iter().map(demand).collect(),
+            placement_groups: self
+                .gangs
+                .iter()
+                .map(|g| t::PlacementGroupDemand {
+                    id: g.id.clone(),
+                    strategy: match g.strategy {
+                        Strategy::Pack => t::PlacementStrategy::Pack,
+                        Strategy::Spread => t::PlacementStrategy::Spread,
+                        Strategy::StrictPack => t::PlacementStrategy::StrictPack,
+                        Strategy::StrictSpread => t::PlacementStrategy::StrictSpread,
+                    },
+                    bundles: g.bundles.clone(),
+                })
+                .collect(),
+            constraints: self.constraints.iter().map(demand).collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,6 +441,29 @@ mod tests {
         assert_eq!(s.gangs[0].id.as_deref(), Some("abcd"));
         assert_eq!(s.gangs[0].bundles.len(), 2);
         assert_eq!(s.constraints[0].count, 4);
+
+        use crate::autoscale::types as t;
+        let e = s.to_engine();
+        assert_eq!(e.nodes[0].kind, t::NodeKind::Head);
+        assert_eq!(e.nodes[1].kind, t::NodeKind::Worker);
+        assert_eq!(e.nodes[1].pod, "rc-small-group-worker-a");
+        assert_eq!(e.nodes[1].node_type.as_deref(), Some("small-group"));
+        assert_eq!(e.nodes[1].status, t::RayNodeStatus::Idle);
+        assert_eq!(e.nodes[1].idle_ms, 4200);
+        assert_eq!(e.nodes[1].node_id.as_deref(), Some("02"));
+        assert_eq!(
+            e.demands,
+            vec![t::ResourceDemand {
+                resources: s.demands[0].resources.clone(),
+                count: 3
+            }]
+        );
+        assert_eq!(
+            e.placement_groups[0].strategy,
+            t::PlacementStrategy::StrictSpread
+        );
+        assert_eq!(e.placement_groups[0].bundles.len(), 2);
+        assert_eq!(e.constraints[0].count, 4);
     }
 
     #[test]
