@@ -20,6 +20,7 @@ pub mod certs;
 pub mod cli;
 pub mod conversion;
 pub mod defaulting;
+pub mod gcs;
 pub mod model;
 pub mod pipeline;
 pub mod quantity;
