@@ -18,6 +18,7 @@
 pub mod autoscale;
 pub mod certs;
 pub mod cli;
+pub mod controller;
 pub mod conversion;
 pub mod defaulting;
 pub mod gcs;

@@ -19,6 +19,9 @@ pub enum AutoscaleCommand {
     /// Plan one autoscaler iteration from a snapshot (RayCluster, pods, Ray's view) and print the
     /// JSON Patch it would send, per-group launches/terminations and infeasible demands.
     Plan(PlanArgs),
+    /// Run the in-cluster autoscaler: watch every RayCluster with enableInTreeAutoscaling and
+    /// patch replicas/workersToDelete (see README "raygate autoscale run").
+    Run(crate::controller::RunArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -43,6 +46,7 @@ pub enum OutputFormat {
 pub fn run(args: AutoscaleArgs) -> ExitCode {
     match args.command {
         AutoscaleCommand::Plan(p) => run_plan(&p),
+        AutoscaleCommand::Run(a) => crate::controller::run(a),
     }
 }
 

@@ -1,0 +1,449 @@
+//! `raygate autoscale run` against a real kube-apiserver + etcd with KubeRay's CRD, a stand-in
+//! GCS (tests/support/fake_gcs.rs) driven by the test, and the controller as the real binary.
+//!
+//! Run alone: `cargo test --test e2e_autoscale`.
+
+#[path = "support/controlplane.rs"]
+mod controlplane;
+#[path = "support/fake_gcs.rs"]
+mod fake_gcs;
+
+use fake_gcs::{FakeGcs, FakeNode};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+};
+use kube::runtime::watcher;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const GROUP: &str = "small-group";
+
+fn rayclusters(client: &kube::Client, ns: &str) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("ray.io", "v1", "RayCluster");
+    let ar = ApiResource::from_gvk_with_plural(&gvk, "rayclusters");
+    Api::namespaced_with(client.clone(), ns, &ar)
+}
+
+/// Installs KubeRay's CRD once per test binary (tests run in parallel; concurrent replaces of
+/// the same CRD would conflict).
+async fn install_kuberay_crd(client: &kube::Client) {
+    static ONCE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    ONCE.get_or_init(|| async {
+        let mut docs =
+            controlplane::yaml_docs(&controlplane::kuberay_path("crd/ray.io_rayclusters.yaml"));
+        controlplane::install_crd(client, docs.remove(0)).await;
+    })
+    .await;
+}
+
+/// The quick-start shape: a head with no CPUs, `small-group` of 1-CPU workers, 0..=max.
+fn raycluster(name: &str, gcs: &str, max: u32) -> Value {
+    json!({
+        "apiVersion": "ray.io/v1",
+        "kind": "RayCluster",
+        "metadata": {"name": name, "annotations": {"raygate.io/gcs-address": gcs}},
+        "spec": {
+            "rayVersion": "2.46.0",
+            "enableInTreeAutoscaling": true,
+            "autoscalerOptions": {"idleTimeoutSeconds": 5},
+            "headGroupSpec": {
+                "rayStartParams": {"num-cpus": "0"},
+                "template": {"spec": {"containers": [{
+                    "name": "ray-head", "image": "rayproject/ray:2.46.0",
+                    "resources": {"limits": {"cpu": "1", "memory": "2G"},
+                                  "requests": {"cpu": "1", "memory": "2G"}},
+                    "ports": [{"containerPort": 6379, "name": "gcs-server"}]
+                }]}}
+            },
+            "workerGroupSpecs": [{
+                "groupName": GROUP,
+                "replicas": 0, "minReplicas": 0, "maxReplicas": max,
+                "rayStartParams": {},
+                "template": {
+                    "metadata": {"labels": {"team": "e2e"}},
+                    "spec": {"containers": [{
+                        "name": "ray-worker", "image": "rayproject/ray:2.46.0",
+                        "resources": {"limits": {"cpu": "1", "memory": "1G"},
+                                      "requests": {"cpu": "1", "memory": "1G"}}
+                    }]}
+                }
+            }]
+        }
+    })
+}
+
+/// The controller as the real binary, killed (by PID) when dropped.
+struct Controller {
+    proc: controlplane::KeptProcess,
+    log: PathBuf,
+    admin_port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Controller {
+    fn start(ns: &str, extra: &[&str]) -> Controller {
+        let cp = controlplane::shared();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("controller.log");
+        let admin_port = controlplane::pick_port();
+        let mut args: Vec<String> = [
+            "autoscale",
+            "run",
+            "--namespace",
+            ns,
+            "--lease-namespace",
+            ns,
+            "--interval",
+            "300ms",
+            "--gcs-timeout",
+            "1s",
+            "--admin-listen",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.push(format!("127.0.0.1:{admin_port}"));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let kc = cp.kubeconfig_path().to_string_lossy().to_string();
+        let proc = controlplane::KeptProcess::spawn(
+            std::path::Path::new(env!("CARGO_BIN_EXE_raygate")),
+            &args,
+            &[("KUBECONFIG", &kc), ("RUST_LOG", "info")],
+            &log,
+        )
+        .expect("spawn raygate autoscale run");
+        Controller {
+            proc,
+            log,
+            admin_port,
+            _dir: dir,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn metrics(&self) -> String {
+        controlplane::plain_get(self.admin_port, "/metrics")
+            .map(|(_, b)| b)
+            .unwrap_or_default()
+    }
+}
+
+/// Every (replicas, workersToDelete, maxReplicas) the RayCluster went through, from a watch.
+type History = Arc<Mutex<Vec<(u64, Vec<String>, u64)>>>;
+
+fn record_history(api: Api<DynamicObject>, name: &str) -> (History, tokio::task::JoinHandle<()>) {
+    let hist: History = Arc::default();
+    let h2 = hist.clone();
+    let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let task = tokio::spawn(async move {
+        let mut s = std::pin::pin!(watcher::watcher(api, cfg));
+        while let Some(ev) = s.next().await {
+            if let Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) = ev {
+                let g = &o.data["spec"]["workerGroupSpecs"][0];
+                let w = g["scaleStrategy"]["workersToDelete"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                h2.lock().unwrap().push((
+                    g["replicas"].as_u64().unwrap_or(0),
+                    w,
+                    g["maxReplicas"].as_u64().unwrap_or(0),
+                ));
+            }
+        }
+    });
+    (hist, task)
+}
+
+/// Polls `f` every 100 ms until it returns `Some`, or fails after `secs` with `what` and the
+/// controller log.
+async fn wait_for<T, F, Fut>(ctl: &Controller, secs: u64, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "timed out after {secs} s waiting for {what}\n--- controller log ---\n{}",
+                ctl.log()
+            );
+        }
+        if let Some(st) = ctl.proc.exited() {
+            panic!("controller exited ({st})\n{}", ctl.log());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn worker_pods(pods: &Api<Pod>, cluster: &str) -> Vec<Pod> {
+    let lp = ListParams::default().labels(&format!("ray.io/cluster={cluster}"));
+    let mut v: Vec<Pod> = pods.list(&lp).await.expect("list pods").items;
+    v.retain(|p| p.metadata.deletion_timestamp.is_none());
+    v.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    v
+}
+
+fn group_of(o: &DynamicObject) -> Value {
+    o.data["spec"]["workerGroupSpecs"][0].clone()
+}
+
+async fn events(client: &kube::Client, ns: &str) -> Vec<(String, String, String)> {
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
+    api.list(&ListParams::default())
+        .await
+        .expect("list events")
+        .items
+        .into_iter()
+        .map(|e| {
+            (
+                e.type_.unwrap_or_default(),
+                e.reason.unwrap_or_default(),
+                e.note.unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scales_up_creates_pods_then_drains_and_deletes_idle_ones() {
+    let cp = controlplane::shared();
+    let client = cp.client();
+    install_kuberay_crd(&client).await;
+    let ns = controlplane::create_namespace(&client, "e2e-autoscale-updown").await;
+    let gcs = FakeGcs::start().await;
+    let api = rayclusters(&client, &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let name = "quickstart";
+    let rc: DynamicObject =
+        serde_json::from_value(raycluster(name, &gcs.address(), 10)).expect("rc");
+    api.create(&PostParams::default(), &rc)
+        .await
+        .expect("create RayCluster");
+    let (hist, watch_task) = record_history(api.clone(), name);
+
+    // Demand for 3 CPUs (three 1-CPU actors) before the controller starts.
+    gcs.set(|s| s.demands = vec![(BTreeMap::from([("CPU".into(), 1.0)]), 3)]);
+    let ctl = Controller::start(&ns, &["--reconcile-pods"]);
+
+    wait_for(&ctl, 60, "replicas 3", || async {
+        let o = api.get(name).await.ok()?;
+        (group_of(&o)["replicas"] == json!(3)).then_some(())
+    })
+    .await;
+    let created = wait_for(&ctl, 30, "3 worker pods", || async {
+        let v = worker_pods(&pods, name).await;
+        (v.len() == 3).then_some(v)
+    })
+    .await;
+    let uid = api.get(name).await.unwrap().metadata.uid.unwrap();
+    for p in &created {
+        let l = p.metadata.labels.clone().unwrap_or_default();
+        let n = p.metadata.name.clone().unwrap();
+        assert!(n.starts_with("quickstart-small-group-worker-"), "{n}");
+        for (k, v) in [
+            ("ray.io/cluster", name),
+            ("ray.io/group", GROUP),
+            ("ray.io/node-type", "worker"),
+            ("ray.io/is-ray-node", "yes"),
+            ("ray.io/identifier", "quickstart-worker"),
+            ("app.kubernetes.io/name", "kuberay"),
+            ("team", "e2e"),
+        ] {
+            assert_eq!(
+                l.get(k).map(String::as_str),
+                Some(v),
+                "{n} label {k}: {l:?}"
+            );
+        }
+        assert!(l.contains_key("app.kubernetes.io/created-by"), "{l:?}");
+        let owner = &p.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str()),
+            ("RayCluster", uid.as_str())
+        );
+    }
+    // Still exactly 3 a moment later (no duplicate creations from a lagging cache).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(worker_pods(&pods, name).await.len(), 3);
+    assert!(
+        events(&client, &ns)
+            .await
+            .iter()
+            .any(|(t, r, n)| t == "Normal"
+                && r == "ScaledUp"
+                && n.contains("replicas 0 -> 3")
+                && n.contains("3x {CPU: 1.0}")),
+        "{:?}",
+        events(&client, &ns).await
+    );
+
+    // The actors run: the three nodes join Ray; then two of them go idle past the timeout.
+    let names: Vec<String> = created
+        .iter()
+        .map(|p| p.metadata.name.clone().unwrap())
+        .collect();
+    gcs.set(|s| {
+        s.demands.clear();
+        s.nodes.push(FakeNode::worker(&names[0], GROUP, 1.0, 0));
+        s.nodes.push(FakeNode::worker(&names[1], GROUP, 1.0, 0));
+        s.nodes.push(FakeNode::worker(&names[2], GROUP, 1.0, 0));
+    });
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        group_of(&api.get(name).await.unwrap())["replicas"],
+        json!(3),
+        "busy nodes are kept"
+    );
+    gcs.set(|s| {
+        for n in s.nodes.iter_mut().filter(|n| n.instance_id != names[0]) {
+            if !n.head {
+                *n = FakeNode::worker(&n.instance_id, GROUP, 1.0, 30_000);
+            }
+        }
+    });
+    let mut idle = vec![names[1].clone(), names[2].clone()];
+    idle.sort();
+    wait_for(&ctl, 30, "the two idle nodes drained", || async {
+        let mut d = gcs.with(|s| s.drained.clone());
+        d.sort();
+        (d == idle).then_some(())
+    })
+    .await;
+    wait_for(&ctl, 30, "the idle pods deleted", || async {
+        let v = worker_pods(&pods, name).await;
+        (v.len() == 1 && v[0].metadata.name.as_deref() == Some(names[0].as_str())).then_some(())
+    })
+    .await;
+    // Ray forgets the stopped nodes.
+    gcs.set(|s| s.nodes.retain(|n| !idle.contains(&n.instance_id)));
+    wait_for(&ctl, 30, "workersToDelete cleared", || async {
+        let g = group_of(&api.get(name).await.ok()?);
+        (g["replicas"] == json!(1) && g["scaleStrategy"]["workersToDelete"] == json!([]))
+            .then_some(())
+    })
+    .await;
+    let h = hist.lock().unwrap().clone();
+    assert!(
+        h.iter().any(|(r, w, _)| {
+            let mut w = w.clone();
+            w.sort();
+            *r == 1 && w == idle
+        }),
+        "replicas 1 with exactly the idle pods in workersToDelete must have been written: {h:?}"
+    );
+    assert!(
+        h.iter().all(|(r, _, _)| *r <= 3),
+        "never above the demand: {h:?}"
+    );
+    let after_up = h.iter().position(|(r, _, _)| *r == 3).unwrap();
+    assert!(
+        h[after_up..].iter().all(|(r, _, _)| *r >= 1),
+        "never below the busy node: {h:?}"
+    );
+    // The busy pod is untouched; a scale-down event names the pods.
+    assert_eq!(worker_pods(&pods, name).await.len(), 1);
+    let ev = events(&client, &ns).await;
+    assert!(
+        ev.iter().any(|(t, r, n)| t == "Normal"
+            && r == "ScaledDown"
+            && n.contains(&idle[0])
+            && n.contains(&idle[1])),
+        "{ev:?}"
+    );
+    let m = ctl.metrics();
+    assert!(m.contains("raygate_autoscaler_clusters_watched 1"), "{m}");
+    assert!(
+        m.contains("raygate_autoscaler_decisions_total{kind=\"scale_up\"}"),
+        "{m}"
+    );
+    watch_task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrent_spec_update_is_never_overwritten() {
+    let cp = controlplane::shared();
+    let client = cp.client();
+    install_kuberay_crd(&client).await;
+    let ns = controlplane::create_namespace(&client, "e2e-autoscale-conflict").await;
+    let gcs = FakeGcs::start().await;
+    let api = rayclusters(&client, &ns);
+    let name = "contended";
+    let rc: DynamicObject =
+        serde_json::from_value(raycluster(name, &gcs.address(), 10)).expect("rc");
+    api.create(&PostParams::default(), &rc)
+        .await
+        .expect("create RayCluster");
+    let (hist, watch_task) = record_history(api.clone(), name);
+    // Demand for 5 workers; the controller's next GCS read is held until we release it, so it
+    // plans from the RayCluster it read before another writer lowers maxReplicas to 2.
+    gcs.set(|s| {
+        s.demands = vec![(BTreeMap::from([("CPU".into(), 1.0)]), 5)];
+        s.hold_next = true;
+    });
+    let ctl = Controller::start(&ns, &[]);
+    tokio::time::timeout(Duration::from_secs(60), gcs.held_call_arrived())
+        .await
+        .unwrap_or_else(|_| panic!("controller never asked the GCS\n{}", ctl.log()));
+    let other = json!({"spec": {"workerGroupSpecs": [{
+        "groupName": GROUP, "replicas": 0, "minReplicas": 0, "maxReplicas": 2,
+        "rayStartParams": {},
+        "template": {"metadata": {"labels": {"team": "e2e", "edited-by": "other-writer"}},
+            "spec": {"containers": [{"name": "ray-worker", "image": "rayproject/ray:2.46.0",
+                "resources": {"limits": {"cpu": "1", "memory": "1G"},
+                              "requests": {"cpu": "1", "memory": "1G"}}}]}}
+    }]}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&other))
+        .await
+        .expect("the other writer's update");
+    gcs.release();
+    wait_for(
+        &ctl,
+        30,
+        "replicas 2 (the other writer's maxReplicas)",
+        || async {
+            let g = group_of(&api.get(name).await.ok()?);
+            (g["replicas"] == json!(2)).then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let g = group_of(&api.get(name).await.unwrap());
+    assert_eq!(g["maxReplicas"], json!(2), "{g}");
+    assert_eq!(g["replicas"], json!(2), "{g}");
+    assert_eq!(
+        g["template"]["metadata"]["labels"]["edited-by"],
+        json!("other-writer"),
+        "{g}"
+    );
+    let h = hist.lock().unwrap().clone();
+    assert!(
+        h.iter().all(|(r, _, _)| *r <= 2),
+        "a patch planned on the stale object (replicas 5) must never land: {h:?}"
+    );
+    // The guard fired: the stale patch was refused and re-planned on fresh state.
+    let m = ctl.metrics();
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("raygate_autoscaler_errors_total{category=\"conflict\"}")),
+        "{m}\n{}",
+        ctl.log()
+    );
+    watch_task.abort();
+}
