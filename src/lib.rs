@@ -16,9 +16,11 @@
 //! [`webhook`] (HTTPS admission + conversion server).
 
 pub mod autoscale;
+pub mod certs;
 pub mod cli;
 pub mod conversion;
 pub mod defaulting;
+pub mod gcs;
 pub mod model;
 pub mod pipeline;
 pub mod quantity;

@@ -1,5 +1,8 @@
 //! Command-line front ends. Each subcommand owns its `Args` struct and a `run` function.
 
+pub mod autoscale;
+pub mod certs;
+pub mod serve;
 pub mod default;
 pub mod output;
 pub mod schema;
