@@ -21,15 +21,13 @@ use std::sync::Mutex;
 use std::sync::mpsc;
 
 /// Applies the CRD-schema defaults (what the API server does before admission).
-// TEMPORARY STUB until the core branch lands: crate::defaulting::apply_crd_defaults(obj)
 fn apply_crd_defaults(obj: &mut Value) {
-    let _ = obj;
+    crate::defaulting::apply_crd_defaults(obj);
 }
 
 /// CRD + autoscaler defaults, as stored by the mutating webhook.
-// TEMPORARY STUB until the core branch lands: crate::defaulting::defaulted(obj)
 fn full_defaults(obj: &Value) -> Value {
-    obj.clone()
+    crate::defaulting::defaulted(obj)
 }
 
 /// The CRD's deprecation warning for `ray.io/v1alpha1`.
@@ -330,6 +328,7 @@ impl Checker {
         };
 
         let mut o = obj.clone();
+        schema::drop_nulls(&mut o);
         apply_crd_defaults(&mut o);
         let mut violations: Vec<Violation> = Vec::new();
         match schema::compiled(api) {

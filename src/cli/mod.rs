@@ -2,8 +2,8 @@
 
 pub mod autoscale;
 pub mod certs;
-pub mod serve;
 pub mod default;
 pub mod output;
 pub mod schema;
+pub mod serve;
 pub mod validate;
