@@ -13,6 +13,8 @@ struct Cli {
 enum Command {
     /// Placeholder until the front ends land.
     Version,
+    /// Autoscaler: plan from a snapshot (`plan`).
+    Autoscale(raygate::cli::autoscale::AutoscaleArgs),
 }
 
 fn main() -> ExitCode {
@@ -23,5 +25,6 @@ fn main() -> ExitCode {
             println!("raygate {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::Autoscale(args) => raygate::cli::autoscale::run(args),
     }
 }

@@ -104,9 +104,9 @@ impl FeatureGates {
     pub fn parse(spec: &str) -> Result<Self, String> {
         let mut g = FeatureGates::default();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (name, value) = part
-                .split_once('=')
-                .ok_or_else(|| format!("feature gate {part:?} is not of the form Name=true|false"))?;
+            let (name, value) = part.split_once('=').ok_or_else(|| {
+                format!("feature gate {part:?} is not of the form Name=true|false")
+            })?;
             let on = match value.trim() {
                 "true" => true,
                 "false" => false,
