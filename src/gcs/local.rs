@@ -162,7 +162,12 @@ struct Local {
     /// Per group: consecutive start failures and the earliest next start.
     backoff: BTreeMap<String, (u32, Instant)>,
     failures: Vec<proto::FailedInstanceRequest>,
+    /// When each pod's Ray node was first seen in the GCS.
+    joined: BTreeMap<String, Instant>,
 }
+
+/// After one of our nodes joins, launches wait this long for Ray's demand view to catch up.
+const SETTLE: Duration = Duration::from_secs(3);
 
 fn resources_args(res: &BTreeMap<String, f64>) -> Vec<String> {
     let cpus = res.get("CPU").copied().unwrap_or(0.0);
@@ -320,6 +325,23 @@ impl Local {
         }
     }
 
+    /// Records newly joined nodes; returns how long ago the newest joined if within [`SETTLE`].
+    fn settling(&mut self, snap: &RaySnapshot) -> Option<Duration> {
+        for n in &snap.nodes {
+            if self.pods.contains_key(&n.instance_id) && n.status != NodeStatus::Dead {
+                self.joined
+                    .entry(n.instance_id.clone())
+                    .or_insert_with(Instant::now);
+            }
+        }
+        self.joined.retain(|pod, _| self.pods.contains_key(pod));
+        self.joined
+            .values()
+            .map(Instant::elapsed)
+            .min()
+            .filter(|d| *d < SETTLE)
+    }
+
     fn engine_pods(&self) -> Vec<WorkerPod> {
         self.pods
             .iter()
@@ -377,6 +399,7 @@ impl Local {
         } else {
             self.last_version = snap.version;
         }
+        let settle = self.settling(&snap);
         let mut input = self.input(&snap, stale);
         // Drain before delete: every pod the plan deletes must have been accepted by Ray
         // (`DrainNode`, idle termination). A refusal keeps that node: it is marked busy and the
@@ -438,7 +461,19 @@ impl Local {
                 return Ok(Some(demand_key(&snap)));
             }
         }
+        if plan.groups.iter().any(|g| g.launch > 0)
+            && let Some(settle) = settle
+        {
+            // A node of ours joined moments ago: Ray may still list demand that is already
+            // being placed on it, so launching now could start a pod nobody needs.
+            self.log(&format!(
+                "new node joined {settle:?} ago; deferring launches until Ray's view settles"
+            ));
+            self.operate()?;
+            return Ok(Some(demand_key(&snap)));
+        }
         if !plan.patch.is_empty() {
+            normalize_scale_strategy(&mut self.cluster);
             let patch: json_patch::Patch = serde_json::from_value(Value::Array(plan.patch.clone()))
                 .map_err(|e| format!("engine patch: {e}"))?;
             json_patch::patch(&mut self.cluster, &patch)
@@ -566,6 +601,22 @@ impl Local {
     }
 }
 
+/// The operator's API server keeps `scaleStrategy` on every worker group; make sure the
+/// in-memory object has it so the engine's `replace …/scaleStrategy` ops apply.
+fn normalize_scale_strategy(cluster: &mut Value) {
+    if let Some(groups) = cluster
+        .pointer_mut("/spec/workerGroupSpecs")
+        .and_then(Value::as_array_mut)
+    {
+        for g in groups {
+            if let Some(o) = g.as_object_mut() {
+                o.entry("scaleStrategy")
+                    .or_insert_with(|| serde_json::json!({}));
+            }
+        }
+    }
+}
+
 /// What changes the demand picture (an iteration runs as soon as it changes).
 fn demand_key(s: &RaySnapshot) -> String {
     serde_json::to_string(&(&s.demands, &s.gangs, &s.constraints)).unwrap_or_default()
@@ -643,6 +694,7 @@ async fn local_main(args: LocalArgs) -> Result<(), String> {
         autoscaler_version: 0,
         backoff: BTreeMap::new(),
         failures: Vec::new(),
+        joined: BTreeMap::new(),
     };
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;
