@@ -100,20 +100,27 @@ impl Controller {
             ns,
             "--interval",
             "300ms",
-            "--gcs-timeout",
-            "1s",
             "--admin-listen",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
         args.push(format!("127.0.0.1:{admin_port}"));
+        if !extra.contains(&"--gcs-timeout") {
+            args.extend(["--gcs-timeout".to_string(), "1s".to_string()]);
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let kc = cp.kubeconfig_path().to_string_lossy().to_string();
+        let log_filter = std::env::var("RAYGATE_TEST_LOG").unwrap_or_else(|_| "info".into());
+        // RAYGATE_TEST_BIN: a private copy of the binary when several checkouts share one
+        // target dir (their builds overwrite target/debug/raygate).
+        let bin = std::env::var_os("RAYGATE_TEST_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_raygate")));
         let proc = controlplane::KeptProcess::spawn(
-            std::path::Path::new(env!("CARGO_BIN_EXE_raygate")),
+            &bin,
             &args,
-            &[("KUBECONFIG", &kc), ("RUST_LOG", "info")],
+            &[("KUBECONFIG", &kc), ("RUST_LOG", &log_filter)],
             &log,
         )
         .expect("spawn raygate autoscale run");
@@ -445,5 +452,169 @@ async fn a_concurrent_spec_update_is_never_overwritten() {
         "{m}\n{}",
         ctl.log()
     );
+    watch_task.abort();
+}
+
+async fn create(api: &Api<DynamicObject>, v: Value) {
+    let rc: DynamicObject = serde_json::from_value(v).expect("rc");
+    api.create(&PostParams::default(), &rc)
+        .await
+        .expect("create RayCluster");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusters_are_independent_and_problems_are_reported_as_warnings() {
+    let cp = controlplane::shared();
+    let client = cp.client();
+    install_kuberay_crd(&client).await;
+    let ns = controlplane::create_namespace(&client, "e2e-autoscale-isolation").await;
+    let api = rayclusters(&client, &ns);
+    // A GCS that accepts the call and never answers, one that refuses connections, an invalid
+    // RayCluster, and a healthy cluster with some infeasible demand.
+    let stuck = FakeGcs::start().await;
+    stuck.set(|s| s.stuck = true);
+    let healthy = FakeGcs::start().await;
+    let closed = format!("127.0.0.1:{}", controlplane::pick_port());
+    create(&api, raycluster("stuck", &stuck.address(), 10)).await;
+    create(&api, raycluster("nogcs", &closed, 10)).await;
+    let mut invalid = raycluster("invalid", &healthy.address(), 1);
+    invalid["spec"]["workerGroupSpecs"][0]["minReplicas"] = json!(3);
+    create(&api, invalid).await;
+    create(&api, raycluster("healthy", &healthy.address(), 10)).await;
+    // A GCS call may take 60 s here: a design that serialized clusters would stall behind
+    // `stuck` for that long.
+    let ctl = Controller::start(&ns, &["--gcs-timeout", "60s"]);
+    wait_for(&ctl, 30, "controller ready", || async {
+        let (code, _) = controlplane::plain_get(ctl.admin_port, "/readyz").ok()?;
+        (code == 200).then_some(())
+    })
+    .await;
+    wait_for(&ctl, 30, "the stuck GCS being asked", || async {
+        (stuck.with(|s| s.state_calls) > 0).then_some(())
+    })
+    .await;
+    healthy.set(|s| {
+        s.demands = vec![
+            (BTreeMap::from([("CPU".into(), 1.0)]), 2),
+            (BTreeMap::from([("CPU".into(), 2.0)]), 1),
+        ]
+    });
+    wait_for(
+        &ctl,
+        10,
+        "healthy scaled to 2 while stuck hangs",
+        || async {
+            let o = api.get("healthy").await.ok()?;
+            (group_of(&o)["replicas"] == json!(2)).then_some(())
+        },
+    )
+    .await;
+    let want = [
+        ("InfeasibleDemand", "1x {CPU: 2.0}"),
+        ("GcsUnreachable", closed.as_str()),
+        ("InvalidRayCluster", "minReplicas"),
+    ];
+    let ev = wait_for(&ctl, 30, "the three warnings", || async {
+        let ev = events(&client, &ns).await;
+        want.iter()
+            .all(|(r, n)| {
+                ev.iter()
+                    .any(|(t, rr, nn)| t == "Warning" && rr == r && nn.contains(n))
+            })
+            .then_some(ev)
+    })
+    .await;
+    // One warning per problem, not one per iteration.
+    for (r, _) in want {
+        let n = ev.iter().filter(|(_, rr, _)| rr == r).count();
+        assert_eq!(n, 1, "{r}: {ev:?}");
+    }
+    for c in ["stuck", "nogcs", "invalid"] {
+        let g = group_of(&api.get(c).await.unwrap());
+        assert_eq!(g["replicas"], json!(0), "{c} must not be scaled: {g}");
+    }
+    let m = ctl.metrics();
+    assert!(m.contains("raygate_autoscaler_clusters_watched 4"), "{m}");
+    for c in ["gcs", "validation"] {
+        assert!(
+            m.contains(&format!(
+                "raygate_autoscaler_errors_total{{category=\"{c}\"}}"
+            )),
+            "{c}: {m}"
+        );
+    }
+}
+
+fn leader_gauge(ctl: &Controller) -> Option<i64> {
+    ctl.metrics()
+        .lines()
+        .find_map(|l| l.strip_prefix("raygate_autoscaler_leader "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_lease_holder_writes_and_the_other_takes_over_within_15_s() {
+    let cp = controlplane::shared();
+    let client = cp.client();
+    install_kuberay_crd(&client).await;
+    let ns = controlplane::create_namespace(&client, "e2e-autoscale-ha").await;
+    let gcs = FakeGcs::start().await;
+    let api = rayclusters(&client, &ns);
+    let name = "ha";
+    create(&api, raycluster(name, &gcs.address(), 10)).await;
+    let (hist, watch_task) = record_history(api.clone(), name);
+    // Default lease timings (10 s lease, 7 s renew deadline, 2 s retry).
+    let a = Controller::start(&ns, &["--identity", "replica-a"]);
+    wait_for(&a, 30, "replica-a leads", || async {
+        (leader_gauge(&a) == Some(1)).then_some(())
+    })
+    .await;
+    let b = Controller::start(&ns, &["--identity", "replica-b"]);
+    wait_for(&b, 30, "replica-b ready", || async {
+        let (code, _) = controlplane::plain_get(b.admin_port, "/readyz").ok()?;
+        (code == 200).then_some(())
+    })
+    .await;
+    gcs.set(|s| s.demands = vec![(BTreeMap::from([("CPU".into(), 1.0)]), 2)]);
+    wait_for(&a, 30, "replicas 2", || async {
+        let o = api.get(name).await.ok()?;
+        (group_of(&o)["replicas"] == json!(2)).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(leader_gauge(&b), Some(0), "{}", b.log());
+    assert!(a.log().contains("replicas 0 -> 2"), "{}", a.log());
+    assert!(!b.log().contains("replicas 0 -> 2"), "{}", b.log());
+    assert!(
+        !b.metrics().contains("raygate_autoscaler_decisions_total{"),
+        "the standby must not write"
+    );
+
+    // Kill the holder (SIGKILL: no lease release); more demand arrives meanwhile.
+    // SAFETY: plain kill(2) of the child we spawned.
+    unsafe {
+        libc::kill(a.proc.pid() as i32, libc::SIGKILL);
+    }
+    let killed = Instant::now();
+    gcs.set(|s| s.demands = vec![(BTreeMap::from([("CPU".into(), 1.0)]), 4)]);
+    wait_for(&b, 30, "replica-b scales to 4", || async {
+        let o = api.get(name).await.ok()?;
+        (group_of(&o)["replicas"] == json!(4)).then_some(())
+    })
+    .await;
+    let took = killed.elapsed();
+    assert!(took < Duration::from_secs(15), "failover took {took:?}");
+    assert!(b.log().contains("replicas 2 -> 4"), "{}", b.log());
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let h = hist.lock().unwrap().clone();
+    assert!(
+        h.iter().all(|(r, _, _)| *r <= 4),
+        "no double scaling: {h:?}"
+    );
+    assert_eq!(
+        group_of(&api.get(name).await.unwrap())["replicas"],
+        json!(4)
+    );
+    eprintln!("failover: replica-b patched {took:?} after replica-a was killed");
     watch_task.abort();
 }

@@ -92,10 +92,8 @@ pub async fn run(shared: Arc<Shared>, ns: String, name: String, notify: Arc<Noti
         warned: BTreeMap::new(),
         created: Vec::new(),
     };
-    // Never act on a half-listed pod cache (pods would be created twice).
-    if shared.pods.wait_until_ready().await.is_err() {
-        return;
-    }
+    // Spawned only once both caches are synced (see `controller::run_async`): never act on a
+    // half-listed pod cache (pods would be created twice).
     loop {
         let t0 = Instant::now();
         let keep = iterate(&shared, &mut st).await;
@@ -219,6 +217,7 @@ fn pod_infos(shared: &Shared, ns: &str, cluster: &str) -> Vec<(PodInfo, PodPhase
 
 /// One iteration. Returns false when the task should end.
 async fn iterate(shared: &Shared, st: &mut State) -> bool {
+    tracing::debug!(namespace = %st.ns, cluster = %st.name, "iteration");
     let key = ObjectRef::new_with(&st.name, shared.ar.clone()).within(&st.ns);
     let Some(obj) = shared.clusters.get(&key) else {
         return false;

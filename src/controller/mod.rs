@@ -267,7 +267,8 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
                 }
                 Some(Ok(ev)) => {
                     match ev {
-                        Event::Apply(o) => upsert(&shared, &mut tasks, &o),
+                        Event::Apply(o) if rc_synced && pods_synced => upsert(&shared, &mut tasks, &o),
+                        Event::Apply(_) => {}
                         // The store swaps in the listed objects at InitDone.
                         Event::InitApply(_) => {}
                         Event::Delete(o) => {
@@ -287,8 +288,10 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
                                 if !keep { h.abort(); }
                                 keep
                             });
-                            for o in store.state() {
-                                upsert(&shared, &mut tasks, &o);
+                            if pods_synced {
+                                for o in store.state() {
+                                    upsert(&shared, &mut tasks, &o);
+                                }
                             }
                         }
                     }
@@ -311,7 +314,18 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
                             }
                         }
                     }
-                    Event::InitDone => pods_synced = true,
+                    Event::InitDone => {
+                        // (Kube's `Store::wait_until_ready` wakes only one waiter, so the
+                        // cluster tasks are started here instead of waiting on it.)
+                        let first = !pods_synced;
+                        pods_synced = true;
+                        if first && rc_synced {
+                            for o in shared.clusters.state() {
+                                upsert(&shared, &mut tasks, &o);
+                            }
+                            metrics.clusters.set(tasks.len() as i64);
+                        }
+                    }
                     Event::Init => {}
                 },
             },
