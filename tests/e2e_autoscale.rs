@@ -618,3 +618,82 @@ async fn only_the_lease_holder_writes_and_the_other_takes_over_within_15_s() {
     eprintln!("failover: replica-b patched {took:?} after replica-a was killed");
     watch_task.abort();
 }
+
+fn vm_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Benchmark (run by `scripts/bench-controller.sh`, not by CI): 100 RayClusters, each with its
+/// own stand-in GCS, one of which never answers. Demand arrives for the 99 others at once;
+/// prints the time until each one's replicas were patched, and the controller's RSS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: scripts/bench-controller.sh"]
+async fn bench_100_clusters_one_stuck() {
+    const N: usize = 100;
+    let cp = controlplane::shared();
+    let client = cp.client();
+    install_kuberay_crd(&client).await;
+    let ns = controlplane::create_namespace(&client, "bench-100").await;
+    let api = rayclusters(&client, &ns);
+    let mut gcss = Vec::new();
+    for i in 0..N {
+        let g = FakeGcs::start().await;
+        if i == 0 {
+            g.set(|s| s.stuck = true);
+        }
+        create(&api, raycluster(&format!("c{i:03}"), &g.address(), 10)).await;
+        gcss.push(g);
+    }
+    let ctl = Controller::start(&ns, &["--interval", "1s", "--gcs-timeout", "60s"]);
+    wait_for(&ctl, 60, "100 clusters watched", || async {
+        ctl.metrics()
+            .contains(&format!("raygate_autoscaler_clusters_watched {N}"))
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle_rss = vm_rss_kib(ctl.proc.pid());
+    let t0 = Instant::now();
+    for g in &gcss[1..] {
+        g.set(|s| s.demands = vec![(BTreeMap::from([("CPU".into(), 1.0)]), 2)]);
+    }
+    let mut done: BTreeMap<String, Duration> = BTreeMap::new();
+    let deadline = t0 + Duration::from_secs(60);
+    while done.len() < N - 1 && Instant::now() < deadline {
+        for o in api.list(&ListParams::default()).await.expect("list").items {
+            let n = o.metadata.name.clone().unwrap_or_default();
+            if group_of(&o)["replicas"] == json!(2) && !done.contains_key(&n) {
+                done.insert(n, t0.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let peak_rss = vm_rss_kib(ctl.proc.pid());
+    let mut lat: Vec<Duration> = done.values().copied().collect();
+    lat.sort();
+    assert_eq!(
+        lat.len(),
+        N - 1,
+        "not all healthy clusters scaled\n{}",
+        ctl.log()
+    );
+    let pct = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
+    println!(
+        "BENCH clusters={N} stuck=1 scaled={} p50_ms={} p99_ms={} max_ms={} rss_idle_mib={:.1} rss_after_mib={:.1}",
+        lat.len(),
+        pct(0.5).as_millis(),
+        pct(0.99).as_millis(),
+        lat[lat.len() - 1].as_millis(),
+        idle_rss as f64 / 1024.0,
+        peak_rss as f64 / 1024.0
+    );
+    assert_eq!(
+        group_of(&api.get("c000").await.unwrap())["replicas"],
+        json!(0)
+    );
+}
