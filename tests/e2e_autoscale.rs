@@ -98,14 +98,15 @@ impl Controller {
             ns,
             "--lease-namespace",
             ns,
-            "--interval",
-            "300ms",
             "--admin-listen",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
         args.push(format!("127.0.0.1:{admin_port}"));
+        if !extra.contains(&"--interval") {
+            args.extend(["--interval".to_string(), "300ms".to_string()]);
+        }
         if !extra.contains(&"--gcs-timeout") {
             args.extend(["--gcs-timeout".to_string(), "1s".to_string()]);
         }
