@@ -74,7 +74,12 @@ fn now_ms() -> i64 {
 }
 
 fn now_text() -> String {
-    let secs = now_ms() / 1000;
+    text_at(now_ms())
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) of a Unix time in milliseconds.
+fn text_at(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
     let (d, s) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = d + 719_468;
@@ -195,7 +200,12 @@ fn resources_args(res: &BTreeMap<String, f64>) -> Vec<String> {
 
 impl Local {
     fn log(&self, msg: &str) {
-        eprintln!("{} raygate autoscale local: {msg}", now_text());
+        let ms = now_ms();
+        eprintln!(
+            "{}.{:03} raygate autoscale local: {msg}",
+            text_at(ms),
+            ms.rem_euclid(1000)
+        );
     }
 
     /// Starts one worker pod of `group` (index `gi` in workerGroupSpecs).

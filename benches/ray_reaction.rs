@@ -1,0 +1,173 @@
+//! Reaction time of `raygate autoscale local` with a real Ray 2.60.0 head on 127.0.0.1: from a
+//! detached 1-CPU actor's creation (the driver's `.remote()` returning) to the scale-up decision
+//! being applied (raygate's "started worker" log line, millisecond timestamps, same clock).
+//!
+//! Run: `RAYGATE_RAY_VENV=$(scripts/ray-venv.sh) cargo bench --bench ray_reaction [-- RUNS]`
+//! (default 10 runs). Prints each latency and p50/p90/max. Each run waits until the actor is
+//! ALIVE and Ray's view has settled before the next actor, so every run measures a fresh demand.
+
+#[path = "../tests/support/ray.rs"]
+mod ray;
+
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CLUSTER: &str = r#"apiVersion: ray.io/v1
+kind: RayCluster
+metadata:
+  name: bench
+  namespace: default
+spec:
+  rayVersion: "2.60.0"
+  enableInTreeAutoscaling: true
+  autoscalerOptions:
+    idleTimeoutSeconds: 600
+  headGroupSpec:
+    rayStartParams:
+      num-cpus: "0"
+    template:
+      spec:
+        containers:
+          - name: ray-head
+            image: rayproject/ray:2.60.0
+  workerGroupSpecs:
+    - groupName: small-group
+      replicas: 0
+      minReplicas: 0
+      maxReplicas: 50
+      rayStartParams:
+        num-cpus: "1"
+      template:
+        spec:
+          containers:
+            - name: ray-worker
+              image: rayproject/ray:2.60.0
+"#;
+
+/// Parses `YYYY-MM-DD HH:MM:SS.mmm` (UTC) into Unix milliseconds.
+fn parse_ts(line: &str) -> Option<i64> {
+    let (date, rest) = line.split_once(' ')?;
+    let time = rest.get(..12)?;
+    let d: Vec<i64> = date.split('-').filter_map(|x| x.parse().ok()).collect();
+    let (hms, ms) = time.split_once('.')?;
+    let t: Vec<i64> = hms.split(':').filter_map(|x| x.parse().ok()).collect();
+    if d.len() != 3 || t.len() != 3 {
+        return None;
+    }
+    let (y, m, day) = (d[0], d[1], d[2]);
+    // Days from civil (Howard Hinnant).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2]) * 1000) + ms.parse::<i64>().ok()?)
+}
+
+fn main() {
+    let runs: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(10);
+    let Some(cluster) = ray::RayCluster::start_head() else {
+        eprintln!("no Ray venv: set RAYGATE_RAY_VENV (scripts/ray-venv.sh)");
+        std::process::exit(2);
+    };
+    let dir = cluster.temp.path().join("bench");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("rc.yaml"), CLUSTER).expect("write");
+    let log = dir.join("autoscaler.log");
+    let out = std::fs::File::create(&log).expect("log");
+    let err = out.try_clone().expect("log");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_raygate"));
+    cmd.args(["autoscale", "local", "--interval", "1", "--gcs"])
+        .arg(cluster.gcs_address())
+        .arg("--cluster")
+        .arg(dir.join("rc.yaml"))
+        .arg("--ray-venv")
+        .arg(&cluster.venv)
+        .arg("--work-dir")
+        .arg(dir.join("w"))
+        .env("RAYGATE_RAY_OWNER", cluster.temp.path())
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0);
+    // SAFETY: prctl in the forked child before exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("spawn raygate");
+    std::thread::sleep(Duration::from_secs(3));
+
+    let mut lat = Vec::new();
+    for i in 0..runs {
+        let before = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("started worker")
+            .count();
+        let printed = cluster.python(
+            &format!(
+                r#"
+import ray, time
+ray.init(namespace="bench")
+@ray.remote(num_cpus=1)
+class Actor:
+    def ping(self):
+        return 1
+a = Actor.options(name="a{i}", lifetime="detached").remote()
+print("CREATED", int(time.time() * 1000), flush=True)
+assert ray.get(a.ping.remote(), timeout=240) == 1
+"#
+            ),
+            Duration::from_secs(300),
+        );
+        let created: i64 = printed
+            .lines()
+            .find_map(|l| l.strip_prefix("CREATED "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("creation time");
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let started = text
+            .lines()
+            .filter(|l| l.contains("started worker"))
+            .nth(before)
+            .and_then(parse_ts)
+            .expect("a started-worker line for this run");
+        let ms = started - created;
+        println!("run {i}: {ms} ms");
+        lat.push(ms);
+        // Let the new node's join settle (raygate defers launches 3 s after a join).
+        let settle = Instant::now();
+        while settle.elapsed() < Duration::from_secs(4) {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    // SAFETY: stop our own child (it stops its workers), then its group.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    unsafe {
+        libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
+    }
+    let _ = child.wait();
+    lat.sort_unstable();
+    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize];
+    println!(
+        "raygate autoscale local reaction (actor created -> worker start issued), {} runs: p50 {} ms, p90 {} ms, max {} ms",
+        lat.len(),
+        pct(0.5),
+        pct(0.9),
+        lat[lat.len() - 1]
+    );
+}
