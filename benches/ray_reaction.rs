@@ -2,9 +2,14 @@
 //! detached 1-CPU actor's creation (the driver's `.remote()` returning) to the scale-up decision
 //! being applied (raygate's "started worker" log line, millisecond timestamps, same clock).
 //!
-//! Run: `RAYGATE_RAY_VENV=$(scripts/ray-venv.sh) cargo bench --bench ray_reaction [-- RUNS]`
+//! Run: `RAYGATE_RAY_VENV=$(scripts/ray-venv.sh) cargo bench --bench ray_reaction [-- RUNS] [ray]`
 //! (default 10 runs). Prints each latency and p50/p90/max. Each run waits until the actor is
 //! ALIVE and Ray's view has settled before the next actor, so every run measures a fresh demand.
+//!
+//! With `ray`: the same scenario under **Ray's own autoscaler** — `ray start --head` with its
+//! monitor (autoscaler v1, Ray's default, `AUTOSCALER_UPDATE_INTERVAL_S` 5 s) and the
+//! `fake_multinode` provider, which starts worker raylets on this machine; the decision time is
+//! the monitor's `StandardAutoscaler: Queue 1 new nodes for launch` log line.
 
 #[path = "../tests/support/ray.rs"]
 mod ray;
@@ -67,11 +72,126 @@ fn parse_ts(line: &str) -> Option<i64> {
     Some(((days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2]) * 1000) + ms.parse::<i64>().ok()?)
 }
 
+/// Ray's own autoscaler on the same shape: a 0-CPU head and a 1-CPU worker type, max 50.
+const FAKE_MULTINODE: &str = r#"cluster_name: bench
+max_workers: 50
+upscaling_speed: 1.0
+idle_timeout_minutes: 10
+provider:
+  type: fake_multinode
+  use_node_id_as_ip: true
+  disable_node_updaters: true
+  disable_launch_config_check: true
+available_node_types:
+  ray.head.default:
+    resources: {CPU: 0}
+    node_config: {}
+    max_workers: 0
+  small-group:
+    resources: {CPU: 1}
+    node_config: {}
+    min_workers: 0
+    max_workers: 50
+head_node_type: ray.head.default
+auth: {ssh_user: ubuntu}
+docker: {}
+file_mounts: {}
+cluster_synced_files: []
+file_mounts_sync_continuously: false
+rsync_exclude: []
+rsync_filter: []
+initialization_commands: []
+setup_commands: []
+head_setup_commands: []
+worker_setup_commands: []
+head_start_ray_commands: []
+worker_start_ray_commands: []
+"#;
+
+/// Parses Python logging's `YYYY-MM-DD HH:MM:SS,mmm` (the machine runs in UTC).
+fn parse_py_ts(line: &str) -> Option<i64> {
+    parse_ts(&line.get(..23)?.replacen(',', ".", 1))
+}
+
+fn actor_run(cluster: &ray::RayCluster, i: usize) -> i64 {
+    let printed = cluster.python(
+        &format!(
+            r#"
+import ray, time
+ray.init(namespace="bench")
+@ray.remote(num_cpus=1)
+class Actor:
+    def ping(self):
+        return 1
+a = Actor.options(name="a{i}", lifetime="detached").remote()
+print("CREATED", int(time.time() * 1000), flush=True)
+assert ray.get(a.ping.remote(), timeout=240) == 1
+"#
+        ),
+        Duration::from_secs(300),
+    );
+    printed
+        .lines()
+        .find_map(|l| l.strip_prefix("CREATED "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("creation time")
+}
+
+fn report(who: &str, mut lat: Vec<i64>) {
+    lat.sort_unstable();
+    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize];
+    println!(
+        "{who} reaction (actor created -> scale-up decision), {} runs: p50 {} ms, p90 {} ms, max {} ms",
+        lat.len(),
+        pct(0.5),
+        pct(0.9),
+        lat[lat.len() - 1]
+    );
+}
+
+fn ray_own(runs: usize) {
+    let Some(cluster) = ray::RayCluster::start_head_with(Some(FAKE_MULTINODE)) else {
+        eprintln!("no Ray venv: set RAYGATE_RAY_VENV (scripts/ray-venv.sh)");
+        std::process::exit(2);
+    };
+    let monitor_log = cluster
+        .temp
+        .path()
+        .join("r/session_latest/logs/monitor.log");
+    let mut lat = Vec::new();
+    for i in 0..runs {
+        let decisions = |text: &str| -> Vec<i64> {
+            text.lines()
+                .filter(|l| l.contains("new nodes for launch"))
+                .filter_map(parse_py_ts)
+                .collect()
+        };
+        let before = decisions(&std::fs::read_to_string(&monitor_log).unwrap_or_default()).len();
+        let created = actor_run(&cluster, i);
+        let all = decisions(&std::fs::read_to_string(&monitor_log).unwrap_or_default());
+        let decided = *all
+            .get(before)
+            .unwrap_or_else(|| panic!("no launch decision in {}", monitor_log.display()));
+        let ms = decided - created;
+        println!("run {i}: {ms} ms");
+        lat.push(ms);
+        std::thread::sleep(Duration::from_secs(4));
+    }
+    report(
+        "Ray 2.60.0 own autoscaler (v1 monitor, fake_multinode)",
+        lat,
+    );
+}
+
 fn main() {
     let runs: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(10);
+    if std::env::args().any(|a| a == "ray") {
+        ray_own(runs);
+        return;
+    }
     let Some(cluster) = ray::RayCluster::start_head() else {
         eprintln!("no Ray venv: set RAYGATE_RAY_VENV (scripts/ray-venv.sh)");
         std::process::exit(2);
@@ -112,27 +232,7 @@ fn main() {
             .unwrap_or_default()
             .matches("started worker")
             .count();
-        let printed = cluster.python(
-            &format!(
-                r#"
-import ray, time
-ray.init(namespace="bench")
-@ray.remote(num_cpus=1)
-class Actor:
-    def ping(self):
-        return 1
-a = Actor.options(name="a{i}", lifetime="detached").remote()
-print("CREATED", int(time.time() * 1000), flush=True)
-assert ray.get(a.ping.remote(), timeout=240) == 1
-"#
-            ),
-            Duration::from_secs(300),
-        );
-        let created: i64 = printed
-            .lines()
-            .find_map(|l| l.strip_prefix("CREATED "))
-            .and_then(|v| v.trim().parse().ok())
-            .expect("creation time");
+        let created = actor_run(&cluster, i);
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         let started = text
             .lines()
@@ -161,13 +261,5 @@ assert ray.get(a.ping.remote(), timeout=240) == 1
         libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
     }
     let _ = child.wait();
-    lat.sort_unstable();
-    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize];
-    println!(
-        "raygate autoscale local reaction (actor created -> worker start issued), {} runs: p50 {} ms, p90 {} ms, max {} ms",
-        lat.len(),
-        pct(0.5),
-        pct(0.9),
-        lat[lat.len() - 1]
-    );
+    report("raygate autoscale local", lat);
 }
