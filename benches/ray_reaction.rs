@@ -184,17 +184,24 @@ fn ray_own(runs: usize) {
 }
 
 fn main() {
-    let runs: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(10);
-    if std::env::args().any(|a| a == "ray") {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` does not: then one smoke run.
+    let bench = args.iter().any(|a| a == "--bench");
+    let runs: usize = if bench {
+        args.iter().find_map(|a| a.parse().ok()).unwrap_or(10)
+    } else {
+        1
+    };
+    if bench && args.iter().any(|a| a == "ray") {
         ray_own(runs);
         return;
     }
     let Some(cluster) = ray::RayCluster::start_head() else {
-        eprintln!("no Ray venv: set RAYGATE_RAY_VENV (scripts/ray-venv.sh)");
-        std::process::exit(2);
+        if bench {
+            eprintln!("no Ray venv: set RAYGATE_RAY_VENV (scripts/ray-venv.sh)");
+            std::process::exit(2);
+        }
+        return; // skipped (ray::venv() fails instead under CI=true)
     };
     let dir = cluster.temp.path().join("bench");
     std::fs::create_dir_all(&dir).expect("mkdir");
