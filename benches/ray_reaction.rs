@@ -79,6 +79,7 @@ upscaling_speed: 1.0
 idle_timeout_minutes: 10
 provider:
   type: fake_multinode
+  gcs_address: "{GCS_ADDRESS}"
   use_node_id_as_ip: true
   disable_node_updaters: true
   disable_launch_config_check: true

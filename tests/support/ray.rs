@@ -241,7 +241,8 @@ impl RayCluster {
 
     /// With `Some(config)`: Ray's *own* autoscaler instead — the head runs its monitor with
     /// `--autoscaling-config=<config>` (the text of a cluster config, e.g. the `fake_multinode`
-    /// provider, which launches worker raylets on this machine), autoscaler v1 (Ray's default).
+    /// provider, which launches worker raylets on this machine; `{GCS_ADDRESS}` in it is replaced
+    /// by the head's GCS address), autoscaler v1 (Ray's default).
     pub fn start_head_with(ray_autoscaler_config: Option<&str>) -> Option<RayCluster> {
         let venv = venv()?;
         let lock = ONE_CLUSTER_AT_A_TIME
@@ -287,6 +288,7 @@ impl RayCluster {
             }
             Some(config) => {
                 let file = temp.path().join("autoscaling.yaml");
+                let config = config.replace("{GCS_ADDRESS}", &format!("127.0.0.1:{gcs_port}"));
                 std::fs::write(&file, config).expect("write autoscaling config");
                 args.push(format!("--autoscaling-config={}", file.display()));
                 envs.push(("RAY_FAKE_CLUSTER", "1".to_string()));
