@@ -125,6 +125,14 @@ impl Autoscaler {
 
 impl Drop for Autoscaler {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!(
+                "--- raygate autoscale local log (tail) ---\n{}",
+                lines[lines.len().saturating_sub(40)..].join("\n")
+            );
+        }
         if matches!(self.child.try_wait(), Ok(None)) {
             self.stop();
         }
