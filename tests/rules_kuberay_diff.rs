@@ -253,7 +253,7 @@ fn samples() -> Vec<Value> {
     out
 }
 
-/// Deterministic documents: the samples and the base object, each with 0–3 catalog edits.
+/// Deterministic documents: the samples and the base object, each with 0–5 catalog edits.
 fn documents(n: usize) -> Vec<Value> {
     let cat = catalog();
     let mut starts = samples();
@@ -268,7 +268,7 @@ fn documents(n: usize) -> Vec<Value> {
     let mut docs = Vec::with_capacity(n);
     for i in 0..n {
         let mut d = starts[i % starts.len()].clone();
-        let edits = (next() % 4) as usize;
+        let edits = (next() % 6) as usize;
         for _ in 0..edits {
             let (p, v) = &cat[(next() % cat.len() as u64) as usize];
             if d.pointer(p.rsplit_once('/').map_or("", |x| x.0)).is_none() && p.contains("/0/") {
@@ -314,7 +314,7 @@ fn run_oracle(oracle: &str, gates: &str, docs: &[Value]) -> Vec<Value> {
 #[ignore = "needs RAYGATE_KUBERAY_ORACLE (tools/kuberay-oracle built against KubeRay v1.7.0)"]
 fn first_error_matches_kuberay() {
     let oracle = std::env::var("RAYGATE_KUBERAY_ORACLE").expect("RAYGATE_KUBERAY_ORACLE");
-    let docs = documents(6000);
+    let docs = documents(20_000);
     let mut compared = 0;
     let mut refused = 0;
     let mut mismatches = Vec::new();
