@@ -1,0 +1,164 @@
+//! `raygate autoscale …`: the autoscaler's command-line front ends. `plan` plans one iteration
+//! from a snapshot file (no cluster access).
+
+use crate::autoscale::scenario::parse_scenario;
+use crate::autoscale::status::render;
+use crate::autoscale::types::Plan;
+use serde_json::{Map, Value, json};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct AutoscaleArgs {
+    #[command(subcommand)]
+    pub command: AutoscaleCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum AutoscaleCommand {
+    /// Plan one autoscaler iteration from a snapshot (RayCluster, pods, Ray's view) and print the
+    /// JSON Patch it would send, per-group launches/terminations and infeasible demands.
+    Plan(PlanArgs),
+    /// Drive a local Ray cluster: worker pods are `ray start --block` processes on this machine.
+    Local(crate::gcs::local::LocalArgs),
+    /// Print the current state in the `ray status` layout, from the GCS and the RayCluster.
+    Status(crate::gcs::local::StatusArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    /// Scenario YAML (see README "raygate autoscale plan").
+    pub scenario: PathBuf,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Timestamp for the text header (default: now, UTC).
+    #[arg(long)]
+    pub now: Option<String>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Json,
+    Text,
+}
+
+/// Exit codes: 0 planned; 1 the RayCluster is invalid (violations, no patch); 2 bad input.
+pub fn run(args: AutoscaleArgs) -> ExitCode {
+    match args.command {
+        AutoscaleCommand::Plan(p) => run_plan(&p),
+        AutoscaleCommand::Local(a) => crate::gcs::local::run_local(a),
+        AutoscaleCommand::Status(a) => crate::gcs::local::run_status(a),
+    }
+}
+
+fn run_plan(args: &PlanArgs) -> ExitCode {
+    let plan = match plan_file(&args.scenario) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match args.output {
+        OutputFormat::Json => match serde_json::to_string_pretty(&plan_json(&plan)) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        OutputFormat::Text => {
+            let now = args.now.clone().unwrap_or_else(now_utc);
+            print!("{}", render(&plan, &now));
+        }
+    }
+    if plan.violations.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Reads and plans a scenario file (`rayClusterFile` is relative to the scenario's directory).
+pub fn plan_file(path: &Path) -> Result<Plan, String> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let load = |p: &str| -> Result<Value, String> {
+        let full = dir.join(p);
+        let t = std::fs::read_to_string(&full).map_err(|e| format!("{}: {e}", full.display()))?;
+        serde_saphyr::from_str::<Value>(&t).map_err(|e| format!("{}: {e}", full.display()))
+    };
+    let input = parse_scenario(&name, &text, &load)?;
+    Ok(crate::autoscale::plan(&input))
+}
+
+/// `{"patch", "groups": {name: {replicas, launch, terminate}}, "infeasible", "violations"}`.
+pub fn plan_json(plan: &Plan) -> Value {
+    let mut groups = Map::new();
+    for g in &plan.groups {
+        groups.insert(
+            g.name.clone(),
+            json!({"replicas": g.replicas, "launch": g.launch, "terminate": g.terminate}),
+        );
+    }
+    let infeasible: Vec<Value> = plan
+        .infeasible
+        .iter()
+        .map(|d| {
+            let res: Map<String, Value> = d
+                .resources
+                .iter()
+                .map(|(k, v)| (k.clone(), amount(*v)))
+                .collect();
+            json!({"resources": res, "count": d.count})
+        })
+        .collect();
+    json!({
+        "patch": plan.patch,
+        "groups": groups,
+        "infeasible": infeasible,
+        "violations": plan.violations,
+    })
+}
+
+/// A resource amount as JSON: integral values as integers (`1`, not `1.0`).
+fn amount(v: f64) -> Value {
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        json!(v as i64)
+    } else {
+        json!(v)
+    }
+}
+
+/// Python's `str(datetime)` of the current UTC time.
+fn now_utc() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let micros = d.subsec_micros();
+    let (days, sod) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    // civil from days (Howard Hinnant)
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let base = format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    );
+    if micros == 0 {
+        base
+    } else {
+        format!("{base}.{micros:06}")
+    }
+}

@@ -1,0 +1,166 @@
+//! `raygate autoscale plan` end to end through the binary.
+
+use std::path::Path;
+use std::process::Command;
+
+fn raygate() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_raygate"))
+}
+
+fn scenario(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/scenarios")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn json_output_is_the_issue_shape() {
+    let out = raygate()
+        .args([
+            "autoscale",
+            "plan",
+            &scenario("t-k05-idle-scale-down.yaml"),
+            "-o",
+            "json",
+        ])
+        .output()
+        .expect("run raygate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let keys: Vec<&str> = v
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["patch", "groups", "infeasible", "violations"]);
+    assert_eq!(
+        v["patch"],
+        serde_json::json!([
+            {"op": "replace", "path": "/spec/workerGroupSpecs/0/replicas", "value": 1},
+            {"op": "replace", "path": "/spec/workerGroupSpecs/0/scaleStrategy", "value": {"workersToDelete": ["w1"]}}
+        ])
+    );
+    assert_eq!(
+        v["groups"]["small-group"],
+        serde_json::json!({"replicas": 1, "launch": 0, "terminate": ["w1"]})
+    );
+}
+
+#[test]
+fn text_output_is_the_ray_status_layout() {
+    let out = raygate()
+        .args([
+            "autoscale",
+            "plan",
+            &scenario("t-v08-demand-protects.yaml"),
+            "-o",
+            "text",
+            "--now",
+            "2024-01-02 03:04:05",
+        ])
+        .output()
+        .expect("run raygate");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let expected_head = "\
+======== Autoscaler status: 2024-01-02 03:04:05 ========
+Node status
+--------------------------------------------------------
+Active:
+ 1 cpu
+Idle:
+ 1 headgroup
+ 1 cpu
+Pending:
+ (no pending nodes)
+Recent failures:
+ (no failures)
+
+Resources
+--------------------------------------------------------
+Total Usage:
+ 1.0/2.0 CPU
+
+From request_resources:
+ (none)
+Pending Demands:
+ {'CPU': 1.0}: 1+ pending tasks/actors
+";
+    assert!(text.starts_with(expected_head), "got:\n{text}");
+    assert!(text.contains(" cpu: replicas 2\n"), "got:\n{text}");
+    assert!(text.contains("Patch: (none)"), "got:\n{text}");
+}
+
+#[test]
+fn unknown_key_is_an_error_with_its_location() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        "rayCluster: {apiVersion: ray.io/v1, kind: RayCluster, spec: {}}\nray:\n  nodes:\n    - {pod: w1, totl: {CPU: 1}}\n",
+    )
+    .expect("write");
+    let out = raygate()
+        .args(["autoscale", "plan"])
+        .arg(&path)
+        .output()
+        .expect("run raygate");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.yaml"), "{err}");
+    assert!(err.contains("line 4 column"), "{err}");
+    assert!(err.contains("unknown field `totl`"), "{err}");
+}
+
+#[test]
+fn invalid_cluster_exits_1_with_violations_and_no_patch() {
+    let out = raygate()
+        .args([
+            "autoscale",
+            "plan",
+            &scenario("invalid-cluster-no-patch.yaml"),
+            "-o",
+            "json",
+        ])
+        .output()
+        .expect("run raygate");
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["patch"], serde_json::json!([]));
+    assert_eq!(v["violations"][0]["path"], "spec.workerGroupSpecs[0]");
+}
+
+#[test]
+fn ray_cluster_file_is_relative_to_the_scenario() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("rc.yaml"),
+        "apiVersion: ray.io/v1\nkind: RayCluster\nmetadata: {name: rc}\nspec:\n  workerGroupSpecs:\n    - {groupName: g, replicas: 0, minReplicas: 0, maxReplicas: 4, rayStartParams: {num-cpus: '2'}, template: {spec: {containers: [{name: w, image: rayproject/ray:2.60.0}]}}}\n",
+    )
+    .expect("write");
+    let path = dir.path().join("s.yaml");
+    std::fs::write(
+        &path,
+        "rayClusterFile: rc.yaml\nray:\n  demands: [{resources: {CPU: 2}, count: 3}]\n",
+    )
+    .expect("write");
+    let out = raygate()
+        .args(["autoscale", "plan", "-o", "json"])
+        .arg(&path)
+        .output()
+        .expect("run raygate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["groups"]["g"]["launch"], 3);
+}
