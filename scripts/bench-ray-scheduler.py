@@ -253,7 +253,8 @@ def main():
     print("|" + "---|" * (4 + len(versions)))
     for r in rows:
         rg = r["raygate"]
-        cells = [f"{r['nodes']:,} × {r['demands']:,}", f"{rg['median_ms']:.2f} ms / {rg['max_ms']:.2f} ms"]
+        label = f"{r['nodes']:,} × {r['demands']:,}" + (" distinct" if r["case"].endswith("-distinct") else "")
+        cells = [label, f"{rg['median_ms']:.2f} ms / {rg['max_ms']:.2f} ms"]
         same = []
         for v in versions:
             x = r[v]
