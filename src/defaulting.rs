@@ -1,2 +1,216 @@
 //! Defaulting: the CRD's structural defaults and the autoscaler defaults, as an RFC 6902
 //! JSON Patch against the original object. Pure and idempotent.
+//!
+//! Only absent (or `null`) fields are filled; nothing a user wrote is changed or merged into,
+//! and unknown fields survive because the raw JSON is edited, not a typed view.
+
+use crate::model;
+use serde_json::{Map, Value, json};
+
+/// CRD default of `workerGroupSpecs[].maxReplicas` (MaxInt32).
+pub const MAX_REPLICAS_DEFAULT: i64 = 2_147_483_647;
+
+fn is_absent(m: &Map<String, Value>, k: &str) -> bool {
+    m.get(k).is_none_or(Value::is_null)
+}
+
+fn set_default(m: &mut Map<String, Value>, k: &str, v: Value) {
+    if is_absent(m, k) {
+        m.insert(k.to_string(), v);
+    }
+}
+
+fn is_v1alpha1(obj: &Value) -> bool {
+    obj.get("apiVersion").and_then(Value::as_str) == Some(model::API_VERSION_V1ALPHA1)
+}
+
+/// The CRD-schema defaults of KubeRay's RayCluster (what the API server stores):
+/// `workerGroupSpecs[].{replicas: 0, minReplicas: 0, maxReplicas: 2147483647}` and, for `v1`,
+/// `workerGroupSpecs[].{numOfHosts: 1, priority: 0}` and `networkPolicy.mode: DenyAll` when
+/// `networkPolicy` is present.
+pub fn apply_crd_defaults(obj: &mut Value) {
+    let alpha = is_v1alpha1(obj);
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if let Some(Value::Array(groups)) = spec.get_mut("workerGroupSpecs") {
+        for g in groups.iter_mut().filter_map(Value::as_object_mut) {
+            set_default(g, "replicas", json!(0));
+            set_default(g, "minReplicas", json!(0));
+            set_default(g, "maxReplicas", json!(MAX_REPLICAS_DEFAULT));
+            if !alpha {
+                set_default(g, "numOfHosts", json!(1));
+                set_default(g, "priority", json!(0));
+            }
+        }
+    }
+    if !alpha && let Some(np) = spec.get_mut("networkPolicy").and_then(Value::as_object_mut) {
+        set_default(np, "mode", json!("DenyAll"));
+    }
+}
+
+/// Autoscaler defaults the operator applies anyway, written into the object when
+/// `enableInTreeAutoscaling: true`: `imagePullPolicy: IfNotPresent`, `resources` (only when
+/// absent entirely) requests and limits `cpu: 500m`, `memory: 512Mi`, `upscalingMode: Default`,
+/// `idleTimeoutSeconds: 60`. `image` (follows the head image) and `version` are never set.
+fn apply_autoscaler_defaults(obj: &mut Value) {
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if spec.get("enableInTreeAutoscaling") != Some(&Value::Bool(true)) {
+        return;
+    }
+    set_default(spec, "autoscalerOptions", json!({}));
+    let Some(ao) = spec
+        .get_mut("autoscalerOptions")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    set_default(ao, "imagePullPolicy", json!("IfNotPresent"));
+    set_default(
+        ao,
+        "resources",
+        json!({
+            "limits": {"cpu": "500m", "memory": "512Mi"},
+            "requests": {"cpu": "500m", "memory": "512Mi"}
+        }),
+    );
+    set_default(ao, "upscalingMode", json!("Default"));
+    set_default(ao, "idleTimeoutSeconds", json!(60));
+}
+
+/// CRD defaults + autoscaler defaults. Idempotent: `defaulted(&defaulted(x)) == defaulted(x)`.
+pub fn defaulted(obj: &Value) -> Value {
+    let mut out = obj.clone();
+    apply_crd_defaults(&mut out);
+    apply_autoscaler_defaults(&mut out);
+    out
+}
+
+/// RFC 6902 `add` operations turning `obj` into [`defaulted`]`(obj)`; empty if nothing to do.
+/// Parents that do not exist are added whole (one op), so the patch is minimal.
+pub fn default_patch(obj: &Value) -> json_patch::Patch {
+    let new = defaulted(obj);
+    let mut ops = Vec::new();
+    let mut tokens: Vec<String> = Vec::new();
+    diff_adds(obj, &new, &mut tokens, &mut ops);
+    json_patch::Patch(ops)
+}
+
+/// Defaulting only adds members (or replaces `null`s), so the difference is a set of `add`s.
+fn diff_adds(
+    old: &Value,
+    new: &Value,
+    tokens: &mut Vec<String>,
+    ops: &mut Vec<json_patch::PatchOperation>,
+) {
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) => {
+            for (k, nv) in n {
+                tokens.push(k.clone());
+                match o.get(k) {
+                    Some(ov) if ov == nv => {}
+                    Some(ov) if !ov.is_null() => diff_adds(ov, nv, tokens, ops),
+                    _ => ops.push(add_op(tokens, nv.clone())),
+                }
+                tokens.pop();
+            }
+        }
+        (Value::Array(o), Value::Array(n)) if o.len() == n.len() => {
+            for (i, (ov, nv)) in o.iter().zip(n).enumerate() {
+                if ov != nv {
+                    tokens.push(i.to_string());
+                    diff_adds(ov, nv, tokens, ops);
+                    tokens.pop();
+                }
+            }
+        }
+        _ => {
+            if old != new {
+                ops.push(add_op(tokens, new.clone()));
+            }
+        }
+    }
+}
+
+fn add_op(tokens: &[String], value: Value) -> json_patch::PatchOperation {
+    let path = json_patch::jsonptr::PointerBuf::from_tokens(tokens.iter().map(String::as_str));
+    json_patch::PatchOperation::Add(json_patch::AddOperation { path, value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crd_defaults_fill_only_absent_fields() {
+        let mut v = json!({"apiVersion": "ray.io/v1", "spec": {
+            "workerGroupSpecs": [{"groupName": "a", "minReplicas": 2}, {"groupName": "b", "maxReplicas": null}],
+            "networkPolicy": {}
+        }});
+        apply_crd_defaults(&mut v);
+        let g = &v["spec"]["workerGroupSpecs"];
+        assert_eq!(g[0]["minReplicas"], 2);
+        assert_eq!(g[0]["maxReplicas"], 2147483647);
+        assert_eq!(g[0]["replicas"], 0);
+        assert_eq!(g[0]["numOfHosts"], 1);
+        assert_eq!(g[0]["priority"], 0);
+        assert_eq!(g[1]["maxReplicas"], 2147483647);
+        assert_eq!(v["spec"]["networkPolicy"]["mode"], "DenyAll");
+    }
+
+    #[test]
+    fn v1alpha1_gets_only_its_own_defaults() {
+        let mut v = json!({"apiVersion": "ray.io/v1alpha1", "spec": {"workerGroupSpecs": [{}], "networkPolicy": {}}});
+        apply_crd_defaults(&mut v);
+        assert_eq!(
+            v["spec"]["workerGroupSpecs"][0],
+            json!({"replicas": 0, "minReplicas": 0, "maxReplicas": 2147483647})
+        );
+        assert_eq!(v["spec"]["networkPolicy"], json!({}));
+    }
+
+    #[test]
+    fn autoscaler_defaults_and_patch() {
+        let v = json!({"apiVersion": "ray.io/v1", "spec": {"enableInTreeAutoscaling": true, "headGroupSpec": {}}});
+        let d = defaulted(&v);
+        assert_eq!(
+            d["spec"]["autoscalerOptions"],
+            json!({"imagePullPolicy": "IfNotPresent",
+                   "resources": {"limits": {"cpu": "500m", "memory": "512Mi"}, "requests": {"cpu": "500m", "memory": "512Mi"}},
+                   "upscalingMode": "Default", "idleTimeoutSeconds": 60})
+        );
+        let p = default_patch(&v);
+        assert_eq!(p.0.len(), 1, "one add for the missing parent: {p:?}");
+        let mut patched = v.clone();
+        json_patch::patch(&mut patched, &p).unwrap();
+        assert_eq!(patched, d);
+        assert!(default_patch(&d).0.is_empty());
+        assert_eq!(defaulted(&d), d);
+    }
+
+    #[test]
+    fn user_resources_block_is_never_merged() {
+        let v = json!({"spec": {"enableInTreeAutoscaling": true, "autoscalerOptions": {"resources": {"limits": {"cpu": "1"}}, "image": "x"}}});
+        let d = defaulted(&v);
+        assert_eq!(
+            d["spec"]["autoscalerOptions"]["resources"],
+            json!({"limits": {"cpu": "1"}})
+        );
+        assert_eq!(d["spec"]["autoscalerOptions"]["image"], "x");
+        assert!(d["spec"]["autoscalerOptions"].get("version").is_none());
+    }
+
+    #[test]
+    fn patch_escapes_pointer_tokens_and_handles_nulls() {
+        let v = json!({"spec": {"workerGroupSpecs": [{"replicas": null, "minReplicas": 0, "maxReplicas": 1, "numOfHosts": 1, "priority": 0, "a/b~c": 1}]}});
+        let p = default_patch(&v);
+        assert_eq!(
+            serde_json::to_value(&p).unwrap(),
+            json!([{"op": "add", "path": "/spec/workerGroupSpecs/0/replicas", "value": 0}])
+        );
+        assert!(default_patch(&json!("x")).0.is_empty());
+        assert!(default_patch(&json!({"spec": 3})).0.is_empty());
+    }
+}

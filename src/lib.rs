@@ -16,11 +16,16 @@
 //! [`webhook`] (HTTPS admission + conversion server).
 
 pub mod autoscale;
+pub mod certs;
 pub mod cli;
 pub mod conversion;
 pub mod defaulting;
+pub mod gcs;
 pub mod model;
+pub mod pipeline;
 pub mod quantity;
 pub mod rules;
+pub mod schema;
 pub mod violation;
 pub mod webhook;
+pub mod yaml;

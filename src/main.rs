@@ -15,6 +15,16 @@ enum Command {
     Version,
     /// Autoscaler: plan from a snapshot (`plan`).
     Autoscale(raygate::cli::autoscale::AutoscaleArgs),
+    /// Serve the HTTPS validating, mutating and conversion webhook.
+    Serve(raygate::cli::serve::ServeArgs),
+    /// Generate webhook certificates.
+    Certs(raygate::cli::certs::CertsArgs),
+    /// Validate RayClusters offline (files, directories, stdin).
+    Validate(raygate::cli::validate::ValidateArgs),
+    /// Print RayClusters with CRD and autoscaler defaults applied.
+    Default(raygate::cli::default::DefaultArgs),
+    /// Write the JSON Schemas generated from the Rust model.
+    Schema(raygate::cli::schema::SchemaArgs),
 }
 
 fn main() -> ExitCode {
@@ -26,5 +36,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Autoscale(args) => raygate::cli::autoscale::run(args),
+        Command::Serve(args) => raygate::cli::serve::run(args),
+        Command::Certs(args) => raygate::cli::certs::run(args),
+        Command::Validate(args) => raygate::cli::validate::run(args),
+        Command::Default(args) => raygate::cli::default::run(args),
+        Command::Schema(args) => raygate::cli::schema::run(args),
     }
 }

@@ -1,3 +1,9 @@
 //! Command-line front ends. Each subcommand owns its `Args` struct and a `run` function.
 
 pub mod autoscale;
+pub mod certs;
+pub mod default;
+pub mod output;
+pub mod schema;
+pub mod serve;
+pub mod validate;

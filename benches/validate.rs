@@ -1,0 +1,126 @@
+//! End-to-end throughput of `raygate validate`'s code path (read, split, parse with positions,
+//! CRD defaults, JSON Schema, rules, positions) over a generated corpus: the 46 sample
+//! RayClusters of `../shared/kuberay/samples` repeated into 2,000 files / 20,000 documents.
+//! The corpus is generated in a temp dir at bench time (never committed).
+//!
+//! Run: `cargo bench --bench validate` (env `RAYGATE_BENCH_THREADS`, default 2;
+//! `RAYGATE_BENCH_KEEP=DIR` writes the corpus to DIR and keeps it, for hyperfine / time -v).
+
+use raygate::pipeline::{self, Checker, DocStatus, Input};
+use raygate::yaml;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+const FILES: usize = 2_000;
+const DOCS_PER_FILE: usize = 10;
+
+fn sample_rayclusters() -> Vec<String> {
+    let dir = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/kuberay/samples"
+    ));
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("samples dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    names.sort();
+    let mut out = Vec::new();
+    for p in names {
+        let bytes = std::fs::read(&p).expect("read sample");
+        for c in yaml::chunks_of(&bytes) {
+            let c = c.expect("utf-8 sample");
+            for d in yaml::documents(&c.text, 0) {
+                let d = d.expect("sample parses");
+                if d.value.get("kind").and_then(|k| k.as_str()) == Some("RayCluster") {
+                    out.push(c.text.trim_start_matches("---\n").to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn main() {
+    let threads: usize = std::env::var("RAYGATE_BENCH_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
+    let samples = sample_rayclusters();
+    assert_eq!(samples.len(), 46, "expected the 46 sample RayClusters");
+    let keep = std::env::var("RAYGATE_BENCH_KEEP").ok();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = keep
+        .as_ref()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&root).expect("mkdir");
+    let mut bytes = 0usize;
+    let mut k = 0usize;
+    for f in 0..FILES {
+        let mut s = String::new();
+        for _ in 0..DOCS_PER_FILE {
+            s.push_str("---\n");
+            s.push_str(&samples[k % samples.len()]);
+            if !s.ends_with('\n') {
+                s.push('\n');
+            }
+            k += 1;
+        }
+        bytes += s.len();
+        let sub = root.join(format!("d{:02}", f / 100));
+        std::fs::create_dir_all(&sub).expect("mkdir");
+        std::fs::write(sub.join(format!("f{f:04}.yaml")), s).expect("write");
+    }
+    let docs = FILES * DOCS_PER_FILE;
+    println!(
+        "corpus: {FILES} files, {docs} RayCluster documents, {:.1} MiB at {}",
+        bytes as f64 / 1048576.0,
+        root.display()
+    );
+
+    // Parse only (one thread), for reference.
+    let texts: Vec<String> = (0..2000)
+        .map(|i| samples[i % samples.len()].clone())
+        .collect();
+    let t = Instant::now();
+    let mut n = 0;
+    for s in &texts {
+        for d in yaml::documents(s, 0) {
+            n += usize::from(d.is_ok());
+        }
+    }
+    let dt = t.elapsed().as_secs_f64();
+    println!(
+        "parse only, 1 thread: {:.0} docs/s ({n} docs)",
+        n as f64 / dt
+    );
+
+    // End to end with the CLI's code path and default options (default feature gates).
+    let checker = Checker::default();
+    for round in 0..3 {
+        let args = vec![root.display().to_string()];
+        let inputs = pipeline::expand_args(&args);
+        let t = Instant::now();
+        let (mut rc, mut invalid, mut findings) = (0usize, 0usize, 0usize);
+        pipeline::validate_inputs(inputs, threads, &checker, |f| {
+            for d in &f.documents {
+                if matches!(d.status, DocStatus::Valid | DocStatus::Invalid) {
+                    rc += 1;
+                }
+                invalid += usize::from(d.status == DocStatus::Invalid);
+                findings += d.findings.len();
+            }
+        });
+        let dt = t.elapsed().as_secs_f64();
+        assert_eq!(rc, docs, "every document is a checked RayCluster");
+        println!(
+            "round {round}: end to end, {threads} thread(s): {:.0} docs/s ({docs} docs in {:.3} s; {invalid} invalid, {findings} findings)",
+            docs as f64 / dt,
+            dt
+        );
+    }
+    let _ = Input::Stdin;
+    if keep.is_some() {
+        std::mem::forget(tmp);
+    }
+}

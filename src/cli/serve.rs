@@ -1,0 +1,167 @@
+//! `raygate serve`: the HTTPS admission + conversion webhook.
+
+use crate::violation::{FeatureGates, ValidateOptions};
+use crate::webhook::{Server, ServerOptions, TlsMode};
+use clap::{Args, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Serve validate, mutate and convert over HTTPS (TLS 1.2/1.3, HTTP/1.1 and HTTP/2).
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// HTTPS listen address.
+    #[arg(long, default_value = "0.0.0.0:9443", env = "RAYGATE_LISTEN")]
+    pub listen: SocketAddr,
+    /// Plain-HTTP admin listen address (/healthz, /readyz, /metrics).
+    #[arg(long, default_value = "0.0.0.0:8080", env = "RAYGATE_ADMIN_LISTEN")]
+    pub admin_listen: SocketAddr,
+    /// PEM certificate chain (leaf first) [default: certs/tls.crt]. Watched for changes.
+    #[arg(long, env = "RAYGATE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key [default: certs/tls.key]. Watched for changes.
+    #[arg(long, env = "RAYGATE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// KubeRay feature gates, e.g. `RayClusterNetworkPolicy=true,RayClusterMTLS=false`.
+    #[arg(long, default_value = "", env = "RAYGATE_FEATURE_GATES")]
+    pub feature_gates: String,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text", env = "RAYGATE_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// Largest accepted request body, bytes.
+    #[arg(long, default_value_t = crate::webhook::server::DEFAULT_BODY_LIMIT)]
+    pub body_limit: usize,
+    /// Request timeout, seconds (keep below the webhook timeoutSeconds).
+    #[arg(long, default_value_t = 8.0)]
+    pub request_timeout: f64,
+    /// After SIGTERM, keep serving (not ready) this many seconds before closing the listener.
+    #[arg(long, default_value_t = 0.0)]
+    pub shutdown_delay: f64,
+    /// Longest wait for in-flight requests at shutdown, seconds.
+    #[arg(long, default_value_t = 25.0)]
+    pub drain_timeout: f64,
+    /// Certificate poll interval, seconds (a directory watcher reacts sooner).
+    #[arg(long, default_value_t = 5.0)]
+    pub cert_poll_interval: f64,
+}
+
+fn secs(name: &str, v: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(v).map_err(|e| format!("--{name} {v}: {e}"))
+}
+
+impl ServeArgs {
+    /// The typed options this command line stands for.
+    pub fn to_options(&self) -> Result<ServerOptions, String> {
+        let gates = FeatureGates::parse(&self.feature_gates)?;
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (None, None) => TlsMode::FilesOrEphemeral {
+                cert: PathBuf::from("certs/tls.crt"),
+                key: PathBuf::from("certs/tls.key"),
+            },
+            (Some(c), Some(k)) => TlsMode::Files {
+                cert: c.clone(),
+                key: k.clone(),
+            },
+            _ => return Err("give both --tls-cert and --tls-key, or neither".into()),
+        };
+        Ok(ServerOptions {
+            listen: self.listen,
+            admin_listen: self.admin_listen,
+            tls,
+            validate: ValidateOptions {
+                gates,
+                ..Default::default()
+            },
+            body_limit: self.body_limit,
+            request_timeout: secs("request-timeout", self.request_timeout)?,
+            shutdown_delay: secs("shutdown-delay", self.shutdown_delay)?,
+            drain_timeout: secs("drain-timeout", self.drain_timeout)?,
+            cert_poll_interval: secs("cert-poll-interval", self.cert_poll_interval)?,
+            ..ServerOptions::default()
+        })
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Runs the webhook until SIGTERM/SIGINT.
+pub fn run(args: ServeArgs) -> ExitCode {
+    init_logging(args.log_format);
+    let opts = match args.to_options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let server = match Server::bind(opts).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the webhook");
+                return ExitCode::FAILURE;
+            }
+        };
+        let addr = server
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let admin = server
+            .admin_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        tracing::info!(addr = %addr, admin_addr = %admin, "webhook listening");
+        match server.run(shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "webhook failed");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

@@ -1,0 +1,732 @@
+//! AdmissionReview (`admission.k8s.io/v1`) and ConversionReview (`apiextensions.k8s.io/v1`)
+//! handling as synchronous functions from request bytes to response bytes, so the HTTP layer
+//! stays thin and the handlers can be fuzzed without a network.
+//!
+//! Requests are read into a lean struct with the objects as raw `serde_json::Value` (no typed
+//! round trip, so fields this crate does not model are seen exactly as sent); responses are
+//! kube's `AdmissionResponse` / `ConversionResponse`. kube serialises `patch` as an array of
+//! numbers (kube-rs#1781); we replace it with the documented base64 string.
+
+use crate::conversion;
+use crate::violation::{Severity, ValidateOptions, Violation};
+use base64::Engine;
+use kube::core::Status;
+use kube::core::admission::{AdmissionResponse, Operation};
+use kube::core::conversion::{ConversionRequest, ConversionResponse, ConversionReview};
+use kube::core::response::{StatusCause, StatusDetails, StatusSummary};
+use serde::Deserialize;
+use serde_json::Value;
+
+pub const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
+pub const CONVERSION_API_VERSION: &str = "apiextensions.k8s.io/v1";
+/// API server limits on admission warnings.
+pub const MAX_WARNING_LEN: usize = 256;
+pub const MAX_WARNINGS_TOTAL: usize = 4096;
+pub const V1ALPHA1_DEPRECATED: &str =
+    "ray.io/v1alpha1 RayCluster is deprecated; use ray.io/v1 RayCluster";
+
+/// What the handler decided, for logs and metrics.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub uid: String,
+    pub namespace: String,
+    pub name: String,
+    pub operation: &'static str,
+    /// `allowed`, `denied`, `patched`, `unchanged`, `converted`, `failed`, `invalid`
+    pub decision: &'static str,
+    pub dry_run: bool,
+    /// Rule ids of error violations (validate only).
+    pub violations: Vec<String>,
+    /// Free-text reason for invalid / failed.
+    pub detail: String,
+}
+
+/// HTTP status + JSON body + outcome.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub outcome: Outcome,
+}
+
+/// Inputs shared by the admission handlers.
+#[derive(Debug, Clone, Default)]
+pub struct AdmissionConfig {
+    pub validate: ValidateOptions,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Gvk {
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
+    kind: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestIn {
+    uid: String,
+    #[serde(default)]
+    kind: Gvk,
+    #[serde(default)]
+    request_kind: Option<Gvk>,
+    #[serde(default)]
+    sub_resource: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    operation: Operation,
+    #[serde(default)]
+    object: Option<Value>,
+    #[serde(default)]
+    old_object: Option<Value>,
+    #[serde(default)]
+    dry_run: Option<bool>,
+}
+
+fn op_str(op: &Operation) -> &'static str {
+    match op {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
+    }
+}
+
+fn json_bytes(v: &impl serde::Serialize) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_else(|e| {
+        format!(r#"{{"error":"failed to serialise response: {e}"}}"#).into_bytes()
+    })
+}
+
+/// A reply for a body that could not be read as an AdmissionReview (no uid available).
+fn admission_unreadable(status: u16, msg: String, uid: String, op: &'static str) -> Reply {
+    let mut resp = AdmissionResponse::invalid(&msg);
+    resp.uid = uid.clone();
+    resp.result.code = status;
+    resp.result.reason = "BadRequest".into();
+    Reply {
+        status,
+        body: json_bytes(&resp.into_review()),
+        outcome: Outcome {
+            uid,
+            operation: op,
+            decision: "invalid",
+            detail: msg,
+            ..Default::default()
+        },
+    }
+}
+
+/// A readable request that we refuse to decide on: HTTP 200, `allowed: false`, uid echoed.
+fn admission_refuse(req: &RequestIn, code: u16, msg: String, outcome: Outcome) -> Reply {
+    let mut resp = AdmissionResponse::invalid(&msg);
+    resp.uid = req.uid.clone();
+    resp.result.code = code;
+    resp.result.reason = "BadRequest".into();
+    Reply {
+        status: 200,
+        body: json_bytes(&resp.into_review()),
+        outcome: Outcome {
+            decision: "invalid",
+            detail: msg,
+            ..outcome
+        },
+    }
+}
+
+fn allowed_response(uid: &str) -> AdmissionResponse {
+    let mut r = AdmissionResponse::invalid("");
+    r.uid = uid.to_string();
+    r.allowed = true;
+    r.result = Status::default();
+    r
+}
+
+/// Parses the envelope; on failure returns the reply to send.
+fn parse_admission(body: &[u8]) -> Result<RequestIn, Box<Reply>> {
+    let mut v: Value = serde_json::from_slice(body).map_err(|e| {
+        Box::new(admission_unreadable(
+            400,
+            format!("request body is not valid JSON: {e}"),
+            String::new(),
+            "",
+        ))
+    })?;
+    let Some(top) = v.as_object_mut() else {
+        return Err(Box::new(admission_unreadable(
+            400,
+            "request body is not a JSON object (expected an AdmissionReview)".into(),
+            String::new(),
+            "",
+        )));
+    };
+    // Echo the uid whenever it can be read, even when the envelope is wrong.
+    let uid = top
+        .get("request")
+        .and_then(|r| r.get("uid"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let av = top.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = top.get("kind").and_then(Value::as_str).unwrap_or("");
+    if av != ADMISSION_API_VERSION || kind != "AdmissionReview" {
+        return Err(Box::new(admission_unreadable(
+            400,
+            format!(
+                "expected apiVersion {ADMISSION_API_VERSION:?} and kind \"AdmissionReview\", \
+                 got apiVersion {av:?} and kind {kind:?}"
+            ),
+            uid,
+            "",
+        )));
+    }
+    let request = match top.remove("request") {
+        Some(r) if r.is_object() => r,
+        _ => {
+            return Err(Box::new(admission_unreadable(
+                400,
+                "AdmissionReview has no request object".into(),
+                uid,
+                "",
+            )));
+        }
+    };
+    if uid.is_empty() {
+        return Err(Box::new(admission_unreadable(
+            400,
+            "AdmissionReview request has no uid".into(),
+            String::new(),
+            "",
+        )));
+    }
+    serde_json::from_value::<RequestIn>(request).map_err(|e| {
+        Box::new(admission_unreadable(
+            400,
+            format!("AdmissionReview request is malformed: {e}"),
+            uid,
+            "",
+        ))
+    })
+}
+
+fn base_outcome(req: &RequestIn) -> Outcome {
+    Outcome {
+        uid: req.uid.clone(),
+        namespace: req.namespace.clone().unwrap_or_default(),
+        name: req.name.clone().unwrap_or_default(),
+        operation: op_str(&req.operation),
+        dry_run: req.dry_run.unwrap_or(false),
+        ..Default::default()
+    }
+}
+
+/// Checks the request targets RayClusters and returns the object as `ray.io/v1`.
+fn raycluster_v1(req: &RequestIn, obj: Value, what: &str) -> Result<Value, String> {
+    if req.kind.group != conversion::GROUP || req.kind.kind != conversion::KIND {
+        return Err(format!(
+            "this webhook only handles ray.io RayCluster, got {}/{} {}",
+            req.kind.group, req.kind.version, req.kind.kind
+        ));
+    }
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    let av = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    if !obj.is_object() || kind != conversion::KIND {
+        return Err(format!(
+            "request.{what} is not a RayCluster (kind {kind:?})"
+        ));
+    }
+    if av == conversion::V1 {
+        return Ok(obj);
+    }
+    conversion::convert(&obj, conversion::V1).map_err(|e| format!("request.{what}: {e}"))
+}
+
+fn is_v1alpha1_request(req: &RequestIn) -> bool {
+    req.kind.version == "v1alpha1"
+        || req
+            .request_kind
+            .as_ref()
+            .is_some_and(|k| k.version == "v1alpha1")
+        || req
+            .object
+            .as_ref()
+            .and_then(|o| o.get("apiVersion"))
+            .and_then(Value::as_str)
+            == Some(conversion::V1ALPHA1)
+}
+
+/// Handles `POST /validate-ray-io-v1-raycluster`.
+pub fn validate(body: &[u8], cfg: &AdmissionConfig) -> Reply {
+    let mut req = match parse_admission(body) {
+        Ok(r) => r,
+        Err(reply) => return *reply,
+    };
+    let mut outcome = base_outcome(&req);
+    let allow = |outcome: Outcome, warnings: Vec<String>| {
+        let mut r = allowed_response(&req.uid);
+        if !warnings.is_empty() {
+            r.warnings = Some(warnings);
+        }
+        Reply {
+            status: 200,
+            body: json_bytes(&r.into_review()),
+            outcome: Outcome {
+                decision: "allowed",
+                ..outcome
+            },
+        }
+    };
+    if !matches!(req.operation, Operation::Create | Operation::Update) || req.sub_resource.is_some()
+    {
+        return allow(outcome, Vec::new());
+    }
+    let v1alpha1 = is_v1alpha1_request(&req);
+    let Some(raw) = req.object.take().filter(|o| !o.is_null()) else {
+        return admission_refuse(&req, 400, "request.object is missing".into(), outcome);
+    };
+    let mut obj = match raycluster_v1(&req, raw, "object") {
+        Ok(o) => o,
+        Err(msg) => return admission_refuse(&req, 400, msg, outcome),
+    };
+    if outcome.name.is_empty() {
+        outcome.name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+    }
+    crate::defaulting::apply_crd_defaults(&mut obj);
+    let old = match (&req.operation, req.old_object.take()) {
+        (Operation::Update, Some(o)) if !o.is_null() => match raycluster_v1(&req, o, "oldObject") {
+            Ok(mut o) => {
+                crate::defaulting::apply_crd_defaults(&mut o);
+                Some(o)
+            }
+            Err(msg) => return admission_refuse(&req, 400, msg, outcome),
+        },
+        _ => None,
+    };
+    let violations = crate::rules::validate(&obj, old.as_ref(), &cfg.validate);
+    let mut warnings: Vec<String> = Vec::new();
+    if v1alpha1 {
+        warnings.push(V1ALPHA1_DEPRECATED.to_string());
+    }
+    let (errors, warns): (Vec<&Violation>, Vec<&Violation>) = violations
+        .iter()
+        .partition(|v| v.severity == Severity::Error);
+    warnings.extend(warns.iter().map(|v| format!("{}: {}", v.path, v.message)));
+    let warnings = limit_warnings(warnings);
+    if errors.is_empty() {
+        return allow(outcome, warnings);
+    }
+    outcome.violations = errors.iter().map(|v| v.rule.clone()).collect();
+    let name = outcome.name.clone();
+    let mut resp = allowed_response(&req.uid);
+    resp.allowed = false;
+    resp.result = invalid_status(&name, &obj, &errors);
+    if !warnings.is_empty() {
+        resp.warnings = Some(warnings);
+    }
+    Reply {
+        status: 200,
+        body: json_bytes(&resp.into_review()),
+        outcome: Outcome {
+            decision: "denied",
+            ..outcome
+        },
+    }
+}
+
+/// Kubernetes `NewInvalid` status for a RayCluster: 422, reason Invalid, one cause per error.
+pub fn invalid_status(name: &str, obj: &Value, errors: &[&Violation]) -> Status {
+    let causes: Vec<StatusCause> = errors
+        .iter()
+        .map(|v| StatusCause {
+            reason: "FieldValueInvalid".into(),
+            message: format!(
+                "Invalid value: {}: {}",
+                render_value(lookup_path(obj, &v.path)),
+                v.message
+            ),
+            field: v.path.clone(),
+        })
+        .collect();
+    let rendered: Vec<String> = causes
+        .iter()
+        .map(|c| format!("{}: {}", c.field, c.message))
+        .collect();
+    let list = if rendered.len() == 1 {
+        rendered[0].clone()
+    } else {
+        format!("[{}]", rendered.join(", "))
+    };
+    Status {
+        status: Some(StatusSummary::Failure),
+        code: 422,
+        message: format!("RayCluster.ray.io {name:?} is invalid: {list}"),
+        metadata: None,
+        reason: "Invalid".into(),
+        details: Some(StatusDetails {
+            name: name.to_string(),
+            group: conversion::GROUP.into(),
+            kind: conversion::KIND.into(),
+            uid: String::new(),
+            causes,
+            retry_after_seconds: 0,
+        }),
+    }
+}
+
+/// Follows a Kubernetes field path (`spec.workerGroupSpecs[1].minReplicas`,
+/// `metadata.labels[ray.io/x]`) into `obj`.
+pub fn lookup_path<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut cur = obj;
+    let mut rest = path;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']')?;
+            let key = &r[..end];
+            cur = match cur {
+                Value::Array(a) => a.get(key.parse::<usize>().ok()?)?,
+                Value::Object(m) => m.get(key.trim_matches('"'))?,
+                _ => return None,
+            };
+            rest = &r[end + 1..];
+        } else {
+            let r = rest.strip_prefix('.').unwrap_or(rest);
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            cur = cur.as_object()?.get(&r[..end])?;
+            rest = &r[end..];
+        }
+    }
+    Some(cur)
+}
+
+/// Renders a value like apimachinery's `field.Invalid` (strings quoted), compacting
+/// objects and arrays to at most 80 characters.
+fn render_value(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => "null".into(),
+        Some(Value::String(s)) => format!("{s:?}"),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::Bool(b)) => b.to_string(),
+        Some(other) => {
+            let s = other.to_string();
+            truncate_chars(&s, 80)
+        }
+    }
+}
+
+fn truncate_chars(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(3)).collect();
+    out.push_str("...");
+    out
+}
+
+/// Applies the API server's limits: each warning ≤ 256 characters, all together ≤ 4096.
+pub fn limit_warnings(warnings: Vec<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut total = 0;
+    let n = warnings.len();
+    for (i, w) in warnings.into_iter().enumerate() {
+        let w = truncate_chars(&w, MAX_WARNING_LEN);
+        let len = w.chars().count();
+        // keep room for the "N more" note
+        if total + len > MAX_WARNINGS_TOTAL - 40 {
+            out.push(format!("{} more warnings omitted", n - i));
+            break;
+        }
+        total += len;
+        out.push(w);
+    }
+    out
+}
+
+/// Handles `POST /mutate-ray-io-v1-raycluster`: the core's defaulting as a base64 JSONPatch.
+pub fn mutate(body: &[u8], _cfg: &AdmissionConfig) -> Reply {
+    let req = match parse_admission(body) {
+        Ok(r) => r,
+        Err(reply) => return *reply,
+    };
+    let outcome = base_outcome(&req);
+    if !matches!(req.operation, Operation::Create | Operation::Update) || req.sub_resource.is_some()
+    {
+        return Reply {
+            status: 200,
+            body: json_bytes(&allowed_response(&req.uid).into_review()),
+            outcome: Outcome {
+                decision: "allowed",
+                ..outcome
+            },
+        };
+    }
+    let Some(raw) = req.object.as_ref() else {
+        return admission_refuse(&req, 400, "request.object is missing".into(), outcome);
+    };
+    if req.kind.group != conversion::GROUP
+        || req.kind.kind != conversion::KIND
+        || raw.get("kind").and_then(Value::as_str) != Some(conversion::KIND)
+    {
+        return admission_refuse(
+            &req,
+            400,
+            format!(
+                "this webhook only handles ray.io RayCluster, got {}/{} {}",
+                req.kind.group, req.kind.version, req.kind.kind
+            ),
+            outcome,
+        );
+    }
+    if raw.get("apiVersion").and_then(Value::as_str) != Some(conversion::V1) {
+        // The configuration uses matchPolicy Equivalent, so objects arrive as ray.io/v1; a
+        // patch against any other version would target the wrong schema.
+        return admission_refuse(
+            &req,
+            400,
+            "request.object is not ray.io/v1 (configure matchPolicy: Equivalent)".into(),
+            outcome,
+        );
+    }
+    let patch = crate::defaulting::default_patch(raw);
+    if patch.0.is_empty() {
+        return Reply {
+            status: 200,
+            body: json_bytes(&allowed_response(&req.uid).into_review()),
+            outcome: Outcome {
+                decision: "unchanged",
+                ..outcome
+            },
+        };
+    }
+    let resp = match allowed_response(&req.uid).with_patch(patch) {
+        Ok(r) => r,
+        Err(e) => {
+            return admission_refuse(&req, 500, format!("failed to encode patch: {e}"), outcome);
+        }
+    };
+    let mut v = match serde_json::to_value(resp.into_review()) {
+        Ok(v) => v,
+        Err(e) => {
+            return admission_refuse(&req, 500, format!("failed to encode review: {e}"), outcome);
+        }
+    };
+    base64_patch(&mut v);
+    Reply {
+        status: 200,
+        body: json_bytes(&v),
+        outcome: Outcome {
+            decision: "patched",
+            ..outcome
+        },
+    }
+}
+
+/// Replaces `response.patch` (kube's array of byte values) with the base64 string the
+/// AdmissionReview API documents (kube-rs#1781).
+pub fn base64_patch(review: &mut Value) {
+    let Some(p) = review.pointer_mut("/response/patch") else {
+        return;
+    };
+    if let Value::Array(items) = p {
+        let bytes: Option<Vec<u8>> = items
+            .iter()
+            .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+            .collect();
+        if let Some(bytes) = bytes {
+            *p = Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+        }
+    }
+}
+
+fn conversion_reply(status: u16, resp: ConversionResponse, outcome: Outcome) -> Reply {
+    let mut review = resp.into_review();
+    review.types.api_version = CONVERSION_API_VERSION.into();
+    review.types.kind = "ConversionReview".into();
+    Reply {
+        status,
+        body: json_bytes(&review),
+        outcome,
+    }
+}
+
+fn conversion_invalid(status: u16, uid: String, msg: String) -> Reply {
+    let mut resp = ConversionResponse::invalid(Status::failure(&msg, "BadRequest"));
+    resp.result.code = status;
+    resp.uid = uid.clone();
+    conversion_reply(
+        status,
+        resp,
+        Outcome {
+            uid,
+            operation: "CONVERT",
+            decision: "invalid",
+            detail: msg,
+            ..Default::default()
+        },
+    )
+}
+
+/// Handles `POST /convert`: every object or none.
+pub fn convert(body: &[u8]) -> Reply {
+    let v: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            return conversion_invalid(
+                400,
+                String::new(),
+                format!("request body is not valid JSON: {e}"),
+            );
+        }
+    };
+    let uid = v
+        .pointer("/request/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let av = v.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
+    if av != CONVERSION_API_VERSION || kind != "ConversionReview" {
+        return conversion_invalid(
+            400,
+            uid,
+            format!(
+                "expected apiVersion {CONVERSION_API_VERSION:?} and kind \"ConversionReview\", \
+                 got apiVersion {av:?} and kind {kind:?}"
+            ),
+        );
+    }
+    let review: ConversionReview = match serde_json::from_value(v) {
+        Ok(r) => r,
+        Err(e) => {
+            return conversion_invalid(400, uid, format!("ConversionReview is malformed: {e}"));
+        }
+    };
+    let req = match ConversionRequest::from_review(review) {
+        Ok(r) => r,
+        Err(_) => return conversion_invalid(400, uid, "ConversionReview has no request".into()),
+    };
+    if uid.is_empty() {
+        return conversion_invalid(400, uid, "ConversionReview request has no uid".into());
+    }
+    let desired = req.desired_api_version.clone();
+    let mut converted = Vec::with_capacity(req.objects.len());
+    let mut failure = None;
+    for (i, obj) in req.objects.iter().enumerate() {
+        match conversion::convert(obj, &desired) {
+            Ok(o) => converted.push(o),
+            Err(e) => {
+                let ns = obj
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let name = obj
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                failure = Some(format!(
+                    "object {i} ({ns}/{name}) cannot be converted to {desired}: {e}"
+                ));
+                break;
+            }
+        }
+    }
+    let outcome = Outcome {
+        uid: uid.clone(),
+        operation: "CONVERT",
+        ..Default::default()
+    };
+    match failure {
+        None => conversion_reply(
+            200,
+            ConversionResponse::for_request(req).success(converted),
+            Outcome {
+                decision: "converted",
+                ..outcome
+            },
+        ),
+        Some(msg) => {
+            let mut st = Status::failure(&msg, "BadRequest");
+            st.code = 400;
+            conversion_reply(
+                200,
+                ConversionResponse::for_request(req).failure(st),
+                Outcome {
+                    decision: "failed",
+                    detail: msg,
+                    ..outcome
+                },
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn paths_resolve() {
+        let o = json!({"spec": {"workerGroupSpecs": [{"a": 1}, {"minReplicas": 5}]},
+                       "metadata": {"labels": {"ray.io/x": "y"}}});
+        assert_eq!(
+            lookup_path(&o, "spec.workerGroupSpecs[1].minReplicas"),
+            Some(&json!(5))
+        );
+        assert_eq!(
+            lookup_path(&o, "metadata.labels[ray.io/x]"),
+            Some(&json!("y"))
+        );
+        assert_eq!(lookup_path(&o, "spec.nope"), None);
+        assert_eq!(lookup_path(&o, "spec.workerGroupSpecs[9]"), None);
+        assert_eq!(lookup_path(&o, "spec.workerGroupSpecs[x"), None);
+    }
+
+    #[test]
+    fn warnings_are_limited() {
+        let w = limit_warnings(vec!["x".repeat(1000); 40]);
+        assert!(w.iter().all(|w| w.chars().count() <= MAX_WARNING_LEN));
+        assert!(w.iter().map(|w| w.chars().count()).sum::<usize>() <= MAX_WARNINGS_TOTAL);
+        assert!(w.last().unwrap().ends_with("more warnings omitted"));
+        assert_eq!(limit_warnings(vec!["a".into()]), vec!["a".to_string()]);
+    }
+
+    #[test]
+    fn patch_becomes_base64() {
+        let mut v = json!({"response": {"patch": [91, 93]}});
+        base64_patch(&mut v);
+        assert_eq!(v["response"]["patch"], "W10=");
+    }
+
+    #[test]
+    fn invalid_status_shape() {
+        let o =
+            json!({"metadata": {"name": "c"}, "spec": {"workerGroupSpecs": [{"minReplicas": 3}]}});
+        let v1 = Violation::error("W5", "spec.workerGroupSpecs[0].minReplicas", "too big");
+        let v2 = Violation::error("M1", "metadata.name", "bad name");
+        let st = invalid_status("c", &o, &[&v1, &v2]);
+        assert_eq!(st.code, 422);
+        assert_eq!(st.reason, "Invalid");
+        assert_eq!(
+            st.message,
+            "RayCluster.ray.io \"c\" is invalid: [spec.workerGroupSpecs[0].minReplicas: \
+             Invalid value: 3: too big, metadata.name: Invalid value: \"c\": bad name]"
+        );
+        let d = st.details.unwrap();
+        assert_eq!(d.causes.len(), 2);
+        assert_eq!(d.group, "ray.io");
+        let st = invalid_status("c", &o, &[&v2]);
+        assert_eq!(
+            st.message,
+            "RayCluster.ray.io \"c\" is invalid: metadata.name: Invalid value: \"c\": bad name"
+        );
+    }
+}

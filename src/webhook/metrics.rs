@@ -1,0 +1,136 @@
+//! Prometheus metrics of the webhook (prometheus-client, text exposition on the admin port).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub endpoint: &'static str,
+    pub operation: &'static str,
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabels {
+    pub endpoint: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabels {
+    pub rule: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 50 µs .. ~1.6 s
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+}
+
+/// Every metric the webhook exports.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub latency: Family<EndpointLabels, Histogram, fn() -> Histogram>,
+    pub violations: Family<RuleLabels, Counter>,
+    pub cert_expiry: Gauge,
+    pub cert_reloads: Counter,
+    pub cert_reload_failures: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("raygate_webhook");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Webhook requests by endpoint, operation and result",
+            requests.clone(),
+        );
+        let latency: Family<EndpointLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "request_duration_seconds",
+            "Time to answer a webhook request (body read to response), by endpoint",
+            latency.clone(),
+        );
+        let violations = Family::<RuleLabels, Counter>::default();
+        registry.register(
+            "violations",
+            "Violations found by the validating endpoint, by rule id",
+            violations.clone(),
+        );
+        let cert_expiry = Gauge::default();
+        registry.register(
+            "certificate_expiry_timestamp_seconds",
+            "notAfter of the serving certificate, unix seconds",
+            cert_expiry.clone(),
+        );
+        let cert_reloads = Counter::default();
+        registry.register(
+            "certificate_reloads",
+            "Serving certificate pairs loaded after start",
+            cert_reloads.clone(),
+        );
+        let cert_reload_failures = Counter::default();
+        registry.register(
+            "certificate_reload_failures",
+            "Attempts to load a changed certificate pair that failed (the old pair kept serving)",
+            cert_reload_failures.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            violations,
+            cert_expiry,
+            cert_reloads,
+            cert_reload_failures,
+        }
+    }
+
+    pub fn observe(
+        &self,
+        endpoint: &'static str,
+        operation: &'static str,
+        result: &'static str,
+        elapsed: Duration,
+    ) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                endpoint,
+                operation,
+                result,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&EndpointLabels { endpoint })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn violation(&self, rule: &str) {
+        self.violations
+            .get_or_create(&RuleLabels {
+                rule: rule.to_string(),
+            })
+            .inc();
+    }
+
+    /// OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

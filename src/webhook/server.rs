@@ -1,0 +1,541 @@
+//! The HTTPS server: tokio-rustls + hyper-util `auto` (HTTP/1.1 and HTTP/2 via ALPN) serving
+//! an axum `Router`, plus the plain-HTTP admin listener.
+//!
+//! Use [`Server::bind`] to load certificates and bind both listeners (pass port 0 and read the
+//! bound addresses back), then [`Server::run`] with a shutdown future. On shutdown the server
+//! reports not-ready, keeps serving for `shutdown_delay` (so endpoints can be removed), stops
+//! accepting, lets in-flight requests finish (up to `drain_timeout`), and returns.
+
+use crate::certs;
+use crate::violation::ValidateOptions;
+use crate::webhook::admission::{self, AdmissionConfig, Reply};
+use crate::webhook::metrics::Metrics;
+use crate::webhook::tls::{CertSource, CertStore, TlsError, server_config};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+pub const VALIDATE_PATH: &str = "/validate-ray-io-v1-raycluster";
+pub const MUTATE_PATH: &str = "/mutate-ray-io-v1-raycluster";
+pub const CONVERT_PATH: &str = "/convert";
+/// Default body limit: an UPDATE carries `object` and `oldObject`, each up to etcd's 1.5 MiB
+/// default request limit and more for large clusters.
+pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
+/// Bodies above this are handled on the blocking pool rather than a runtime worker.
+const INLINE_BODY_MAX: usize = 256 * 1024;
+
+/// Where the serving certificate comes from.
+#[derive(Debug, Clone)]
+pub enum TlsMode {
+    /// Use these files; fail if they are missing or invalid.
+    Files { cert: PathBuf, key: PathBuf },
+    /// Use these files if both exist, else generate an ephemeral CA + certificate for
+    /// `localhost`/`127.0.0.1` (the `serve` default with `certs/tls.crt`, `certs/tls.key`).
+    FilesOrEphemeral { cert: PathBuf, key: PathBuf },
+    /// Always generate an ephemeral certificate.
+    Ephemeral,
+}
+
+/// Everything `raygate serve` can be told; constructible in tests.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub tls: TlsMode,
+    pub validate: ValidateOptions,
+    pub body_limit: usize,
+    /// Whole-request timeout (body read + decision); keep below the webhook `timeoutSeconds`.
+    pub request_timeout: Duration,
+    /// TLS handshake and first-bytes timeout.
+    pub handshake_timeout: Duration,
+    /// After the shutdown signal: serve (not ready) this long before closing the listener.
+    pub shutdown_delay: Duration,
+    /// Longest wait for in-flight requests after the listener closes.
+    pub drain_timeout: Duration,
+    /// Certificate poll interval (the directory watcher is the fast path).
+    pub cert_poll_interval: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            listen: SocketAddr::from(([0, 0, 0, 0], 9443)),
+            admin_listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            tls: TlsMode::FilesOrEphemeral {
+                cert: PathBuf::from("certs/tls.crt"),
+                key: PathBuf::from("certs/tls.key"),
+            },
+            validate: ValidateOptions::default(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            request_timeout: Duration::from_secs(8),
+            handshake_timeout: Duration::from_secs(10),
+            shutdown_delay: Duration::ZERO,
+            drain_timeout: Duration::from_secs(25),
+            cert_poll_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(
+        "TLS certificate {cert} or key {key} is missing (give both, or neither to use an ephemeral certificate)"
+    )]
+    MissingCert { cert: String, key: String },
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    #[error("cannot generate ephemeral certificate: {0}")]
+    Generate(#[from] certs::CertError),
+    #[error("server I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Shared by handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub cfg: Arc<AdmissionConfig>,
+    pub metrics: Arc<Metrics>,
+    /// Unix seconds at which readiness was lost (0 = ready).
+    pub ready: Arc<AtomicBool>,
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    opts: ServerOptions,
+    listener: TcpListener,
+    admin_listener: TcpListener,
+    store: Arc<CertStore>,
+    acceptor: TlsAcceptor,
+    state: AppState,
+    ephemeral_ca_pem: Option<String>,
+}
+
+impl Server {
+    /// Loads (or generates) the certificate and binds both listeners.
+    pub async fn bind(opts: ServerOptions) -> Result<Server, ServeError> {
+        let metrics = Arc::new(Metrics::new());
+        let (source, ephemeral_ca_pem) = resolve_tls(&opts.tls)?;
+        let store = CertStore::load(source, metrics.clone())?;
+        let acceptor = TlsAcceptor::from(Arc::new(server_config(store.clone())?));
+        let listener = TcpListener::bind(opts.listen)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: opts.listen,
+                source,
+            })?;
+        let admin_listener = TcpListener::bind(opts.admin_listen)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: opts.admin_listen,
+                source,
+            })?;
+        let state = AppState {
+            cfg: Arc::new(AdmissionConfig {
+                validate: opts.validate.clone(),
+            }),
+            metrics,
+            ready: Arc::new(AtomicBool::new(false)),
+        };
+        Ok(Server {
+            opts,
+            listener,
+            admin_listener,
+            store,
+            acceptor,
+            state,
+            ephemeral_ca_pem,
+        })
+    }
+
+    /// The bound HTTPS address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The bound admin address.
+    pub fn admin_addr(&self) -> std::io::Result<SocketAddr> {
+        self.admin_listener.local_addr()
+    }
+
+    /// The CA (PEM) of an ephemeral certificate, if one was generated.
+    pub fn ephemeral_ca_pem(&self) -> Option<&str> {
+        self.ephemeral_ca_pem.as_deref()
+    }
+
+    /// The certificate store (for tests: force a reload).
+    pub fn cert_store(&self) -> Arc<CertStore> {
+        self.store.clone()
+    }
+
+    /// Serves until `shutdown` completes, then drains and returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
+        let Server {
+            opts,
+            listener,
+            admin_listener,
+            store,
+            acceptor,
+            state,
+            ..
+        } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+
+        let watcher = tokio::spawn(
+            store
+                .clone()
+                .watch(opts.cert_poll_interval, stop_rx.clone()),
+        );
+
+        let admin = admin_router(state.clone());
+        let mut admin_stop = stop_rx.clone();
+        let admin_task = tokio::spawn(async move {
+            let _ = axum::serve(admin_listener, admin)
+                .with_graceful_shutdown(async move {
+                    let _ = admin_stop.wait_for(|s| *s).await;
+                })
+                .await;
+        });
+
+        let router = webhook_router(state.clone(), &opts);
+        let service = TowerToHyperService::new(router);
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(opts.handshake_timeout)
+            .keep_alive(true);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(256);
+        let builder = Arc::new(builder);
+        let graceful = GracefulShutdown::new();
+        state.ready.store(true, Ordering::SeqCst);
+
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = listener.accept() => {
+                    let (tcp, peer) = match accepted {
+                        Ok(x) => x,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    spawn_connection(tcp, peer, &acceptor, &builder, &service, graceful.watcher(), opts.handshake_timeout);
+                }
+            }
+        }
+
+        // Shutdown: not ready, keep serving for the delay, then stop accepting and drain.
+        state.ready.store(false, Ordering::SeqCst);
+        tracing::info!(
+            delay_ms = opts.shutdown_delay.as_millis() as u64,
+            "shutdown signal received; readiness off"
+        );
+        if !opts.shutdown_delay.is_zero() {
+            let deadline = tokio::time::sleep(opts.shutdown_delay);
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    _ = &mut deadline => break,
+                    accepted = listener.accept() => {
+                        if let Ok((tcp, peer)) = accepted {
+                            spawn_connection(tcp, peer, &acceptor, &builder, &service, graceful.watcher(), opts.handshake_timeout);
+                        }
+                    }
+                }
+            }
+        }
+        drop(listener);
+        let open = graceful.count();
+        tracing::info!(open_connections = open, "listener closed; draining");
+        if tokio::time::timeout(opts.drain_timeout, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("drain timeout reached; closing remaining connections");
+        }
+        let _ = stop_tx.send(true);
+        let _ = admin_task.await;
+        let _ = watcher.await;
+        tracing::info!("webhook stopped");
+        Ok(())
+    }
+}
+
+type Service = TowerToHyperService<Router>;
+
+fn spawn_connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    acceptor: &TlsAcceptor,
+    builder: &Arc<auto::Builder<TokioExecutor>>,
+    service: &Service,
+    watcher: hyper_util::server::graceful::Watcher,
+    hs_timeout: Duration,
+) {
+    let _ = tcp.set_nodelay(true);
+    let acceptor = acceptor.clone();
+    let builder = builder.clone();
+    let service = service.clone();
+    tokio::spawn(async move {
+        let Some(tls) = handshake(tcp, peer, acceptor, hs_timeout).await else {
+            return;
+        };
+        let conn = builder
+            .serve_connection(TokioIo::new(tls), service)
+            .into_owned();
+        if let Err(e) = watcher.watch(conn).await {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+    });
+}
+
+fn resolve_tls(mode: &TlsMode) -> Result<(CertSource, Option<String>), ServeError> {
+    let ephemeral = || -> Result<(CertSource, Option<String>), ServeError> {
+        let g = certs::generate(
+            "raygate-webhook (ephemeral)",
+            &["localhost".to_string()],
+            &["127.0.0.1"
+                .parse()
+                .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]))],
+            7,
+            7,
+        )?;
+        tracing::warn!(
+            ca_bundle = %g.ca_bundle(),
+            "no serving certificate found; generated an ephemeral CA and a certificate for localhost/127.0.0.1 (clients must trust this caBundle)"
+        );
+        Ok((
+            CertSource::Memory {
+                cert_pem: g.cert_pem.clone(),
+                key_pem: g.key_pem.clone(),
+            },
+            Some(g.ca_cert_pem),
+        ))
+    };
+    match mode {
+        TlsMode::Ephemeral => ephemeral(),
+        TlsMode::Files { cert, key } => Ok((
+            CertSource::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            None,
+        )),
+        TlsMode::FilesOrEphemeral { cert, key } => match (cert.exists(), key.exists()) {
+            (true, true) => Ok((
+                CertSource::Files {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                },
+                None,
+            )),
+            (false, false) => ephemeral(),
+            _ => Err(ServeError::MissingCert {
+                cert: cert.display().to_string(),
+                key: key.display().to_string(),
+            }),
+        },
+    }
+}
+
+const HTTPS_ONLY: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 53\r\n\r\nThis port serves HTTPS only (TLS 1.2+): use https://\n";
+
+/// Rejects plain HTTP with a readable 400, then performs the TLS handshake with a timeout.
+async fn handshake(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    timeout: Duration,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(timeout, tcp.peek(&mut first)).await {
+        Ok(Ok(1)) => {}
+        _ => return None,
+    }
+    if first[0] != 0x16 {
+        // Not a TLS handshake record: most likely plain HTTP.
+        let mut tcp = tcp;
+        tracing::debug!(%peer, "plain-text request on the TLS port rejected");
+        let _ = tcp.write_all(HTTPS_ONLY).await;
+        let _ = tcp.shutdown().await;
+        return None;
+    }
+    match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            None
+        }
+    }
+}
+
+/// The webhook endpoints with body limit and request timeout.
+pub fn webhook_router(state: AppState, opts: &ServerOptions) -> Router {
+    Router::new()
+        .route(VALIDATE_PATH, post(validate_h))
+        .route(MUTATE_PATH, post(mutate_h))
+        .route(CONVERT_PATH, post(convert_h))
+        .layer(DefaultBodyLimit::max(opts.body_limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            opts.request_timeout,
+        ))
+        .with_state(state)
+}
+
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Validate,
+    Mutate,
+    Convert,
+}
+
+impl Endpoint {
+    fn name(self) -> &'static str {
+        match self {
+            Endpoint::Validate => "validate",
+            Endpoint::Mutate => "mutate",
+            Endpoint::Convert => "convert",
+        }
+    }
+}
+
+fn dispatch(ep: Endpoint, body: &[u8], cfg: &AdmissionConfig) -> Reply {
+    match ep {
+        Endpoint::Validate => admission::validate(body, cfg),
+        Endpoint::Mutate => admission::mutate(body, cfg),
+        Endpoint::Convert => admission::convert(body),
+    }
+}
+
+async fn handle(state: AppState, ep: Endpoint, body: Bytes) -> Response {
+    let start = Instant::now();
+    let reply = if body.len() > INLINE_BODY_MAX {
+        let cfg = state.cfg.clone();
+        match tokio::task::spawn_blocking(move || dispatch(ep, &body, &cfg)).await {
+            Ok(r) => r,
+            Err(e) => {
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("handler failed: {e}"),
+                )
+                    .into_response();
+            }
+        }
+    } else {
+        dispatch(ep, &body, &state.cfg)
+    };
+    let elapsed = start.elapsed();
+    let o = &reply.outcome;
+    let operation = if o.operation.is_empty() {
+        "UNKNOWN"
+    } else {
+        o.operation
+    };
+    state
+        .metrics
+        .observe(ep.name(), operation, o.decision, elapsed);
+    for rule in &o.violations {
+        state.metrics.violation(rule);
+    }
+    tracing::info!(
+        target: "raygate::webhook::request",
+        endpoint = ep.name(),
+        uid = %o.uid,
+        namespace = %o.namespace,
+        name = %o.name,
+        operation,
+        decision = o.decision,
+        dry_run = o.dry_run,
+        violations = %o.violations.join(","),
+        detail = %o.detail,
+        duration_us = elapsed.as_micros() as u64,
+        "request"
+    );
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        reply.body,
+    )
+        .into_response()
+}
+
+async fn validate_h(State(state): State<AppState>, body: Bytes) -> Response {
+    handle(state, Endpoint::Validate, body).await
+}
+
+async fn mutate_h(State(state): State<AppState>, body: Bytes) -> Response {
+    handle(state, Endpoint::Mutate, body).await
+}
+
+async fn convert_h(State(state): State<AppState>, body: Bytes) -> Response {
+    handle(state, Endpoint::Convert, body).await
+}
+
+/// Plain-HTTP admin endpoints: `/healthz`, `/readyz`, `/metrics`.
+pub fn admin_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(|State(s): State<AppState>| async move {
+                if s.ready.load(Ordering::SeqCst) {
+                    (StatusCode::OK, "ready\n")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(|State(s): State<AppState>| async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static(
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        ),
+                    )],
+                    s.metrics.encode(),
+                )
+            }),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,411 @@
+//! `raygate validate` / `raygate default` on awkward inputs, run through the built binary:
+//! malformed YAML, duplicate keys, non-UTF-8, empty files, stdin, a 100 MB file, a directory
+//! of 20,000 files, and every output format.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+/// The binary under test; `RAYGATE_BIN` overrides it (useful when several checkouts share one
+/// `CARGO_TARGET_DIR`, where `target/debug/raygate` is whichever was built last).
+fn bin() -> Command {
+    Command::new(
+        std::env::var("RAYGATE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_raygate").to_string()),
+    )
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run raygate")
+}
+
+fn run_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = bin()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn raygate");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let data = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("wait");
+    let _ = writer.join();
+    out
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn no_panic(o: &Output) {
+    let t = text(o);
+    assert!(!t.contains("panicked"), "panic in output:\n{t}");
+    assert!(o.status.code().is_some(), "killed by a signal:\n{t}");
+}
+
+const VALID: &str = "apiVersion: ray.io/v1
+kind: RayCluster
+metadata:
+  name: ok
+spec:
+  headGroupSpec:
+    rayStartParams: {}
+    template:
+      spec:
+        containers:
+        - name: ray-head
+          image: rayproject/ray:2.52.0
+";
+
+fn write(dir: &Path, name: &str, data: &[u8]) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, data).expect("write");
+    p.display().to_string()
+}
+
+#[test]
+fn malformed_yaml_names_the_location() {
+    let d = tempfile::tempdir().unwrap();
+    let f = write(
+        d.path(),
+        "bad.yaml",
+        b"apiVersion: ray.io/v1\nkind: RayCluster\nspec:\n  a: [1, 2\n  b: 3\n",
+    );
+    let o = run(&["validate", &f]);
+    no_panic(&o);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("error[YAML]"), "{t}");
+    assert!(t.contains(&format!("{f}:")), "{t}");
+}
+
+#[test]
+fn tab_indentation_is_a_clear_error() {
+    let o = run_stdin(
+        &["validate", "-"],
+        b"apiVersion: ray.io/v1\nkind: RayCluster\nspec:\n\theadGroupSpec: {}\n",
+    );
+    no_panic(&o);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("<stdin>:4:"), "{}", text(&o));
+}
+
+#[test]
+fn duplicate_keys_are_errors_with_location() {
+    let src = format!("{VALID}  headGroupSpec: {{}}\n");
+    let o = run_stdin(&["validate", "-"], src.as_bytes());
+    no_panic(&o);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("duplicate key \"headGroupSpec\""), "{t}");
+    assert!(t.contains("<stdin>:13:3"), "{t}");
+}
+
+#[test]
+fn non_utf8_names_byte_offset_and_line() {
+    let d = tempfile::tempdir().unwrap();
+    let mut bytes = VALID.as_bytes().to_vec();
+    bytes.extend_from_slice(b"  rayVersion: \"2.\xC3\x28\"\n");
+    let f = write(d.path(), "latin.yaml", &bytes);
+    let o = run(&["validate", &f]);
+    no_panic(&o);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("invalid UTF-8"), "{t}");
+    assert!(
+        t.contains(&format!("byte offset {}", VALID.len() + 17)),
+        "{t}"
+    );
+    assert!(t.contains(&format!("{f}:13:")), "{t}");
+}
+
+#[test]
+fn empty_and_comment_only_files_are_notes_not_failures() {
+    let d = tempfile::tempdir().unwrap();
+    let e = write(d.path(), "empty.yaml", b"");
+    let c = write(
+        d.path(),
+        "comments.yaml",
+        b"# nothing here\n---\n# still nothing\n",
+    );
+    let o = run(&["validate", &e, &c]);
+    no_panic(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("no YAML documents"), "{}", text(&o));
+}
+
+#[test]
+fn missing_file_exits_2() {
+    let o = run(&["validate", "/nonexistent/raygate/x.yaml"]);
+    no_panic(&o);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("/nonexistent/raygate/x.yaml"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let o = run(&["validate", "--feature-gates", "NoSuchGate=true", "-"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("unknown feature gate"), "{}", text(&o));
+    let o = run(&["validate", "-o", "xml", "-"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn stdin_valid_and_skipped_documents() {
+    let src = format!("{VALID}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n---\n");
+    let o = run_stdin(&["validate", "-", "-o", "json"], src.as_bytes());
+    no_panic(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json output");
+    assert_eq!(v["files"][0]["path"], "<stdin>");
+    assert_eq!(v["files"][0]["documents"][0]["status"], "valid");
+    assert_eq!(v["files"][0]["documents"][1]["status"], "skipped");
+    assert_eq!(v["files"][0]["documents"][1]["kind"], "ConfigMap");
+    assert_eq!(v["summary"]["rayclusters"], 1);
+}
+
+#[test]
+fn list_kind_is_expanded_and_unknown_ray_api_version_rejected() {
+    let src = "apiVersion: v1
+kind: List
+items:
+- apiVersion: ray.io/v2
+  kind: RayCluster
+  metadata:
+    name: future
+  spec: {}
+- apiVersion: v1
+  kind: Service
+  metadata:
+    name: svc
+";
+    let o = run_stdin(&["validate", "-o", "json", "-"], src.as_bytes());
+    no_panic(&o);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let docs = &v["files"][0]["documents"];
+    assert_eq!(docs[0]["status"], "invalid");
+    assert_eq!(docs[0]["findings"][0]["rule"], "API-VERSION");
+    assert_eq!(docs[0]["findings"][0]["line"], 4);
+    assert_eq!(docs[0]["findings"][0]["column"], 3);
+    assert_eq!(docs[1]["status"], "skipped");
+}
+
+/// A tiny XML well-formedness check: balanced tags, quoted attributes, valid entities.
+fn assert_well_formed_xml(s: &str) {
+    let s = s
+        .strip_prefix("<?xml")
+        .map(|r| &r[r.find("?>").expect("decl end") + 2..])
+        .unwrap_or(s);
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = s;
+    let check_text = |t: &str| {
+        let mut t = t;
+        while let Some(i) = t.find('&') {
+            let end = t[i..].find(';').expect("entity terminated");
+            let ent = &t[i + 1..i + end];
+            assert!(
+                matches!(ent, "amp" | "lt" | "gt" | "quot" | "apos") || ent.starts_with('#'),
+                "bad entity {ent}"
+            );
+            t = &t[i + end + 1..];
+        }
+        assert!(!t.contains('<'));
+    };
+    let mut roots = 0;
+    while let Some(i) = rest.find('<') {
+        check_text(&rest[..i]);
+        let end = rest[i..].find('>').expect("tag closed") + i;
+        let tag = &rest[i + 1..end];
+        if let Some(name) = tag.strip_prefix('/') {
+            assert_eq!(
+                stack.pop().as_deref(),
+                Some(name.trim()),
+                "mismatched </{name}>"
+            );
+        } else {
+            let self_closing = tag.ends_with('/');
+            let body = tag.trim_end_matches('/');
+            let name = body.split_whitespace().next().expect("tag name");
+            let mut attrs = body[name.len()..].trim();
+            while !attrs.is_empty() {
+                let eq = attrs.find('=').expect("attr =");
+                let v = &attrs[eq + 1..];
+                assert!(v.starts_with('"'), "unquoted attribute in <{tag}>");
+                let close = v[1..].find('"').expect("attr closed") + 1;
+                check_text(&v[1..close]);
+                attrs = v[close + 1..].trim();
+            }
+            if stack.is_empty() {
+                roots += 1;
+            }
+            if !self_closing {
+                stack.push(name.to_string());
+            }
+        }
+        rest = &rest[end + 1..];
+    }
+    assert!(rest.trim().is_empty());
+    assert!(stack.is_empty(), "unclosed: {stack:?}");
+    assert_eq!(roots, 1, "exactly one root element");
+}
+
+#[test]
+fn every_output_format_is_well_formed() {
+    let d = tempfile::tempdir().unwrap();
+    let bad = VALID.replace("name: ok", "name: Not_A_DNS_Label<&>\"'");
+    write(d.path(), "a.yaml", bad.as_bytes());
+    write(d.path(), "b.yaml", VALID.as_bytes());
+    write(d.path(), "c.yaml", b"kind: [unclosed\n");
+    let dir = d.path().display().to_string();
+    for fmt in ["human", "json", "junit", "sarif", "github"] {
+        let o = run(&["validate", "-o", fmt, &dir]);
+        no_panic(&o);
+        assert_eq!(o.status.code(), Some(2), "{fmt}: {}", text(&o));
+        let out = String::from_utf8(o.stdout.clone()).expect("utf-8 output");
+        match fmt {
+            "json" => {
+                let v: serde_json::Value = serde_json::from_str(&out).expect("json parses");
+                assert_eq!(v["files"].as_array().map(Vec::len), Some(3));
+                assert_eq!(v["exitCode"], 2);
+            }
+            "sarif" => {
+                let v: serde_json::Value = serde_json::from_str(&out).expect("sarif parses");
+                assert_eq!(v["version"], "2.1.0");
+                let results = v["runs"][0]["results"].as_array().expect("results");
+                assert!(!results.is_empty());
+                for r in results {
+                    assert!(r["ruleId"].is_string());
+                    assert!(
+                        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                            .is_string()
+                    );
+                }
+            }
+            "junit" => {
+                assert_well_formed_xml(&out);
+                assert!(out.contains("<testsuite name="), "{out}");
+                assert!(out.contains("<error "), "{out}");
+            }
+            "github" => {
+                assert!(
+                    out.lines()
+                        .all(|l| l.starts_with("::error ") || l.starts_with("::warning ")),
+                    "{out}"
+                );
+                assert!(out.contains("c.yaml,line="), "{out}");
+            }
+            _ => {
+                assert!(out.contains("error[YAML]"), "{out}");
+                assert!(out.contains("RayCluster(s)"), "{out}");
+            }
+        }
+    }
+}
+
+#[test]
+fn hundred_megabyte_file_streams_with_bounded_memory() {
+    // 100 MB of valid RayCluster documents in one file, plus one oversized document.
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("huge.yaml");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&p).unwrap());
+    let doc = format!("---\n{VALID}");
+    let mut written = 0usize;
+    let mut docs = 0usize;
+    while written < 100 * 1024 * 1024 {
+        f.write_all(doc.as_bytes()).unwrap();
+        written += doc.len();
+        docs += 1;
+    }
+    // An oversized document (a 6 MiB annotation on a single line) at the end.
+    f.write_all(b"---\napiVersion: ray.io/v1\nkind: RayCluster\nmetadata:\n  name: big\n  annotations:\n    x: \"").unwrap();
+    f.write_all(&vec![b'a'; 6 * 1024 * 1024]).unwrap();
+    f.write_all(b"\"\n").unwrap();
+    f.flush().unwrap();
+    drop(f);
+    let o = run(&["validate", "--summary", &p.display().to_string()]);
+    no_panic(&o);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains(&format!("{docs} RayCluster(s): {docs} valid")),
+        "{t}"
+    );
+    assert!(t.contains("1 unreadable"), "{t}");
+    let o = run(&["validate", &p.display().to_string()]);
+    let t = text(&o);
+    assert!(t.contains("larger than 4 MiB"), "{t}");
+    assert!(
+        t.contains(&format!(":{}:1", docs * VALID.lines().count() + docs + 1)),
+        "{t}"
+    );
+}
+
+#[test]
+fn directory_of_20000_files() {
+    let d = tempfile::tempdir().unwrap();
+    for i in 0..20_000 {
+        let sub = d.path().join(format!("{:03}", i / 200));
+        if i % 200 == 0 {
+            std::fs::create_dir_all(&sub).unwrap();
+        }
+        let body = if i == 12_345 {
+            VALID.replace(
+                "      spec:\n        containers:",
+                "      spec:\n        containers: 5\n        x:",
+            )
+        } else {
+            VALID.to_string()
+        };
+        std::fs::write(sub.join(format!("rc{i:05}.yaml")), body).unwrap();
+    }
+    std::fs::write(d.path().join("README.md"), "not yaml").unwrap();
+    let o = run(&["validate", "-o", "json", &d.path().display().to_string()]);
+    no_panic(&o);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["summary"]["files"], 20_000);
+    assert_eq!(v["summary"]["rayclusters"], 20_000);
+    assert_eq!(v["summary"]["invalid"], 1, "{}", v["summary"]);
+    // Deterministic order: sorted paths.
+    let paths: Vec<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    let mut sorted = paths.clone();
+    sorted.sort();
+    assert_eq!(paths, sorted);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn default_prints_yaml_that_reads_back() {
+    let src = format!(
+        "{VALID}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  flag: \"yes\"\n  mode: \"0777\"\n"
+    );
+    let o = run_stdin(&["default", "-"], src.as_bytes());
+    no_panic(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let docs = raygate::yaml::parse_all(&out).expect("output parses");
+    assert_eq!(docs.len(), 2, "{out}");
+    assert_eq!(docs[1].value["data"]["flag"], "yes");
+    assert_eq!(docs[1].value["data"]["mode"], "0777");
+    assert_eq!(docs[0].value["metadata"]["name"], "ok");
+    let o = run_stdin(&["default", "-"], b"a: [\n");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("<stdin>:"), "{}", text(&o));
+}

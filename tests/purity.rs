@@ -1,0 +1,127 @@
+//! The pure core takes data and returns data: no runtime, network, filesystem, clock, process,
+//! environment or printing. This test reads the source files of the pure modules and fails on
+//! any forbidden identifier.
+
+use std::path::{Path, PathBuf};
+
+const FORBIDDEN: &[&str] = &[
+    "tokio",
+    "std::fs",
+    "std::net",
+    "SystemTime",
+    "Instant::now",
+    "reqwest",
+    "hyper",
+    "axum",
+    "kube::Client",
+    "println!",
+    "eprintln!",
+    "print!",
+    "dbg!",
+    "std::process",
+    "std::env",
+];
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+fn pure_files() -> Vec<PathBuf> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    for f in [
+        "model.rs",
+        "quantity.rs",
+        "defaulting.rs",
+        "conversion.rs",
+        "violation.rs",
+        "autoscale/types.rs",
+    ] {
+        let p = src.join(f);
+        if p.is_file() {
+            files.push(p);
+        }
+    }
+    for d in ["model", "rules", "conversion"] {
+        rust_files(&src.join(d), &mut files);
+    }
+    // autoscale/engine.rs, autoscale/engine_*.rs and autoscale/engine/**
+    if let Ok(entries) = std::fs::read_dir(src.join("autoscale")) {
+        for e in entries.flatten() {
+            let p = e.path();
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            if name.starts_with("engine") {
+                if p.is_dir() {
+                    rust_files(&p, &mut files);
+                } else if name.ends_with(".rs") {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Source text with `//` comments removed (doc comments may mention the forbidden words).
+fn code_only(text: &str) -> String {
+    text.lines()
+        .map(|l| match l.find("//") {
+            Some(i) if !l[..i].contains('"') => &l[..i],
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn pure_modules_do_no_io() {
+    let files = pure_files();
+    let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    for must in [
+        "quantity.rs",
+        "defaulting.rs",
+        "violation.rs",
+        "rules/mod.rs",
+        "model/v1.rs",
+    ] {
+        assert!(
+            names.iter().any(|n| n.ends_with(must)),
+            "{must} not scanned: {names:?}"
+        );
+    }
+    let mut problems = Vec::new();
+    for f in &files {
+        let text = code_only(&std::fs::read_to_string(f).unwrap());
+        for (n, line) in text.lines().enumerate() {
+            for word in FORBIDDEN {
+                if line.contains(word) {
+                    problems.push(format!(
+                        "{}:{}: `{word}` in a pure module: {}",
+                        f.display(),
+                        n + 1,
+                        line.trim()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_scanner_catches_forbidden_words() {
+    let text = code_only("let x = 1; // tokio is fine in a comment\nuse std::fs::read;\n");
+    let hits: Vec<_> = FORBIDDEN.iter().filter(|w| text.contains(*w)).collect();
+    assert_eq!(hits, vec![&"std::fs"]);
+}

@@ -1,0 +1,483 @@
+//! Test harness: a real Ray 2.60.0 head (and worker nodes) on 127.0.0.1.
+//!
+//! Include with `#[path = "support/ray.rs"] mod ray;`.
+//!
+//! * The venv comes from `RAYGATE_RAY_VENV` (set by `scripts/test.sh`), else the default cache
+//!   path of `scripts/ray-venv.sh`. Without it the test is skipped — except under `CI=true`,
+//!   where it fails.
+//! * Every Ray process binds 127.0.0.1 only: `scripts/ray_loopback.py` stops Ray from rewriting
+//!   127.0.0.1 into the host's external IP, and every port (GCS, raylet, object manager, agents,
+//!   metrics, client server, dashboard, worker range) is chosen free at start.
+//! * Each `ray start --block` runs in its own process group with `PR_SET_PDEATHSIG(SIGKILL)`; the
+//!   group is SIGKILLed on drop (also when the test panics), and Ray itself kills its children
+//!   when `ray start` dies. Clusters of one test binary run one at a time (a global lock), since
+//!   each Ray node costs hundreds of MB and most of a core while starting.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// The Python venv with `ray==2.60.0`, or `None` (test skipped) outside CI.
+pub fn venv() -> Option<PathBuf> {
+    let ci = std::env::var("CI").map(|v| v == "true").unwrap_or(false);
+    let candidate = match std::env::var_os("RAYGATE_RAY_VENV") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let cache = std::env::var_os("RAYGATE_CACHE")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/raygate")));
+            match cache {
+                Some(c) => c.join("venv-ray-2.60.0"),
+                None => PathBuf::from("/nonexistent"),
+            }
+        }
+    };
+    if candidate.join("bin/python").exists() && candidate.join("bin/ray").exists() {
+        return Some(candidate);
+    }
+    let msg = format!(
+        "Ray venv not found at {} (run scripts/ray-venv.sh and export RAYGATE_RAY_VENV, or use \
+         scripts/test.sh)",
+        candidate.display()
+    );
+    if ci {
+        panic!("{msg}; CI=true, so tests that need Ray fail instead of skipping");
+    }
+    eprintln!("SKIPPED: {msg}");
+    None
+}
+
+fn repo_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Ports are handed out from a per-process cursor in 12000..32000, below Linux's ephemeral
+/// range (32768..60999) so outgoing connections cannot grab them between our check and Ray's
+/// bind, starting at a random offset so concurrent test processes rarely meet, and each port is
+/// checked free on 127.0.0.1 and never handed out twice by this process.
+const PORT_LO: u32 = 12000;
+const PORT_HI: u32 = 32000;
+static PORT_CURSOR: Mutex<Option<u32>> = Mutex::new(None);
+
+fn next_free_port_run(len: u32) -> u16 {
+    let mut cursor = PORT_CURSOR.lock().unwrap_or_else(|p| p.into_inner());
+    let mut at = cursor.unwrap_or_else(|| {
+        let seed = (std::process::id() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
+        PORT_LO + (seed % u64::from(PORT_HI - PORT_LO)) as u32
+    });
+    for _ in 0..2000 {
+        if at + len >= PORT_HI {
+            at = PORT_LO;
+        }
+        let base = at;
+        at += len;
+        let held: Vec<TcpListener> = (base..base + len)
+            .map_while(|p| TcpListener::bind(("127.0.0.1", p as u16)).ok())
+            .collect();
+        if held.len() == len as usize {
+            *cursor = Some(at);
+            return base as u16;
+        }
+    }
+    panic!("no free run of {len} ports on 127.0.0.1 in {PORT_LO}..{PORT_HI}");
+}
+
+/// `n` distinct free TCP ports on 127.0.0.1, never handed out before by this process.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    (0..n).map(|_| next_free_port_run(1)).collect()
+}
+
+/// A free range of `len` consecutive ports for Ray worker processes.
+fn free_port_range(len: u16) -> (u16, u16) {
+    let base = next_free_port_run(u32::from(len));
+    (base, base + len - 1)
+}
+
+/// A `ray start --block` process (one Ray node) in its own process group.
+pub struct RayProcess {
+    child: Child,
+    pub name: String,
+    pub log: PathBuf,
+}
+
+impl RayProcess {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Still running?
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGKILL the whole process group and reap the leader.
+    pub fn kill(&mut self) {
+        let pgid = self.child.id() as libc::pid_t;
+        // SAFETY: kill(2) on our own child's process group; no memory is touched.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for RayProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Options of a worker node.
+pub struct WorkerSpec<'a> {
+    /// `RAY_CLOUD_INSTANCE_ID` (KubeRay: the pod name).
+    pub pod: &'a str,
+    /// `RAY_NODE_TYPE_NAME` (KubeRay: the worker group name).
+    pub group: &'a str,
+    pub num_cpus: u32,
+}
+
+/// A Ray head on 127.0.0.1 plus the worker nodes the test started.
+pub struct RayCluster {
+    pub venv: PathBuf,
+    pub gcs_port: u16,
+    pub node_manager_port: u16,
+    pub temp: tempfile::TempDir,
+    pub head: RayProcess,
+    pub workers: Vec<RayProcess>,
+    _lock: MutexGuard<'static, ()>,
+}
+
+fn spawn_ray(
+    venv: &Path,
+    args: &[String],
+    envs: &[(&str, String)],
+    log: &Path,
+    name: &str,
+) -> RayProcess {
+    let out = std::fs::File::create(log).expect("create log");
+    let err = out.try_clone().expect("clone log");
+    let mut cmd = Command::new(venv.join("bin/python"));
+    // Inherited by every Ray process of this node (raylet, agents, workers whose process title
+    // hides their command line), so scripts/test.sh can find strays by environment.
+    let owner = log.parent().unwrap_or(log).display().to_string();
+    cmd.env("RAYGATE_RAY_OWNER", owner)
+        .arg(repo_dir().join("scripts/ray_loopback.py"))
+        .args(args)
+        .env_remove("RAY_ADDRESS")
+        .env("RAY_USAGE_STATS_ENABLED", "0")
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    // SAFETY: prctl is async-signal-safe; runs in the forked child before exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().expect("spawn ray start");
+    RayProcess {
+        child,
+        name: name.to_string(),
+        log: log.to_path_buf(),
+    }
+}
+
+/// Ports every node needs, as `ray start` flags.
+fn node_port_args() -> (Vec<String>, u16) {
+    let p = free_ports(6);
+    let (lo, hi) = free_port_range(40);
+    (
+        vec![
+            format!("--node-manager-port={}", p[0]),
+            format!("--object-manager-port={}", p[1]),
+            format!("--dashboard-agent-listen-port={}", p[2]),
+            format!("--dashboard-agent-grpc-port={}", p[3]),
+            format!("--runtime-env-agent-port={}", p[4]),
+            format!("--metrics-export-port={}", p[5]),
+            format!("--min-worker-port={lo}"),
+            format!("--max-worker-port={hi}"),
+            "--object-store-memory=80000000".to_string(),
+            "--disable-usage-stats".to_string(),
+            "--block".to_string(),
+        ],
+        p[0],
+    )
+}
+
+impl RayCluster {
+    /// Starts a head with `num-cpus: 0` and autoscaler v2 enabled (so `ray status` shows what
+    /// the autoscaler reports and `request_resources` goes to the GCS), without Ray's own
+    /// monitor (as KubeRay does: `no-monitor`). Returns `None` when the venv is missing (outside
+    /// CI). Waits until the GCS answers.
+    pub fn start_head() -> Option<RayCluster> {
+        let venv = venv()?;
+        let lock = ONE_CLUSTER_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Short names: Ray's socket paths under it must stay within AF_UNIX's 107 bytes.
+        // scripts/test.sh points RAYGATE_RAY_TMPDIR at a per-run directory and afterwards checks
+        // that no process still refers to it.
+        let parent = std::env::var_os("RAYGATE_RAY_TMPDIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        let temp = tempfile::Builder::new()
+            .prefix("rg-")
+            .tempdir_in(parent)
+            .expect("tempdir");
+        let p = free_ports(5);
+        let gcs_port = p[0];
+        let (mut args, node_manager_port) = node_port_args();
+        args.splice(
+            0..0,
+            [
+                "start".to_string(),
+                "--head".to_string(),
+                format!("--port={gcs_port}"),
+                "--node-ip-address=127.0.0.1".to_string(),
+                "--num-cpus=0".to_string(),
+                "--include-dashboard=false".to_string(),
+                format!("--dashboard-port={}", p[1]),
+                format!("--ray-client-server-port={}", p[2]),
+                "--no-monitor".to_string(),
+                format!("--temp-dir={}", temp.path().join("r").display()),
+            ],
+        );
+        let envs = [
+            ("RAY_enable_autoscaler_v2", "1".to_string()),
+            ("DASHBOARD_METRIC_PORT", p[3].to_string()),
+            ("AUTOSCALER_METRIC_PORT", p[4].to_string()),
+            ("RAY_CLOUD_INSTANCE_ID", "raycluster-head".to_string()),
+            ("RAY_NODE_TYPE_NAME", "headgroup".to_string()),
+        ];
+        let log = temp.path().join("head.log");
+        let head = spawn_ray(&venv, &args, &envs, &log, "head");
+        let mut cluster = RayCluster {
+            venv,
+            gcs_port,
+            node_manager_port,
+            temp,
+            head,
+            workers: Vec::new(),
+            _lock: lock,
+        };
+        cluster.wait_for_port(gcs_port, Duration::from_secs(90));
+        Some(cluster)
+    }
+
+    /// `127.0.0.1:<gcs port>`.
+    pub fn gcs_address(&self) -> String {
+        format!("127.0.0.1:{}", self.gcs_port)
+    }
+
+    fn wait_for_port(&mut self, port: u16, within: Duration) {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return;
+            }
+            if !self.head.is_running() {
+                panic!("ray head exited early:\n{}", self.head.log_tail());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!(
+            "GCS port {port} not open within {within:?}:\n{}",
+            self.head.log_tail()
+        );
+    }
+
+    /// Starts a worker node the way a KubeRay worker pod runs Ray: `RAY_CLOUD_INSTANCE_ID` = pod
+    /// name, `RAY_NODE_TYPE_NAME` = group, `ray start --address=… --block`. Returns its index in
+    /// `workers`; does not wait for registration.
+    pub fn start_worker(&mut self, spec: WorkerSpec<'_>) -> usize {
+        let (mut args, _) = node_port_args();
+        args.splice(
+            0..0,
+            [
+                "start".to_string(),
+                format!("--address=127.0.0.1:{}", self.gcs_port),
+                "--node-ip-address=127.0.0.1".to_string(),
+                format!("--num-cpus={}", spec.num_cpus),
+                // One temp dir per node: nodes sharing one race for the same socket and log
+                // names when they start together ("bind: Address already in use").
+                format!(
+                    "--temp-dir={}",
+                    self.temp
+                        .path()
+                        .join(format!("w{}", self.workers.len()))
+                        .display()
+                ),
+            ],
+        );
+        let envs = [
+            ("RAY_CLOUD_INSTANCE_ID", spec.pod.to_string()),
+            ("RAY_NODE_TYPE_NAME", spec.group.to_string()),
+            ("RAY_CLUSTER_NAME", "raycluster".to_string()),
+            ("RAY_CLUSTER_NAMESPACE", "default".to_string()),
+            ("RAY_USAGE_STATS_KUBERAY_IN_USE", "1".to_string()),
+        ];
+        let log = self.temp.path().join(format!("{}.log", spec.pod));
+        let w = spawn_ray(&self.venv, &args, &envs, &log, spec.pod);
+        self.workers.push(w);
+        self.workers.len() - 1
+    }
+
+    /// Runs a Python driver script against this cluster (`RAY_ADDRESS` set, loopback kept),
+    /// bounded by `timeout`. Panics with its output when it fails.
+    pub fn python(&self, script: &str, timeout: Duration) -> String {
+        let path = self
+            .temp
+            .path()
+            .join(format!("driver-{}.py", std::process::id() ^ rand_u32()));
+        std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(script.as_bytes()))
+            .expect("write driver");
+        let out = self.run_bounded(
+            Command::new(self.venv.join("bin/python")).arg(&path),
+            timeout,
+        );
+        if !out.status.success() {
+            panic!(
+                "python driver failed ({}):\nstdout:\n{}\nstderr:\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `ray status` against this head (v2 layout when the autoscaler state was reported).
+    pub fn ray_status(&self) -> String {
+        let out = self.run_bounded(
+            Command::new(self.venv.join("bin/ray"))
+                .arg("status")
+                .arg(format!("--address={}", self.gcs_address())),
+            Duration::from_secs(60),
+        );
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    fn run_bounded(&self, cmd: &mut Command, timeout: Duration) -> Output {
+        cmd.env("RAY_ADDRESS", self.gcs_address())
+            .env("RAYGATE_RAY_OWNER", self.temp.path())
+            // Keep 127.0.0.1 as the driver's node IP (Ray would use the external IP).
+            .env("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+            .env("RAY_USAGE_STATS_ENABLED", "0")
+            .env("RAY_TMPDIR", self.temp.path().join("r"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        // SAFETY: see spawn_ray.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("spawn python");
+        let pid = child.id() as libc::pid_t;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let out = child.wait_with_output();
+            let _ = tx.send(());
+            out
+        });
+        if rx.recv_timeout(timeout).is_err() {
+            // SAFETY: kill our own child's process group.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+            let out = waiter.join().expect("join").expect("output");
+            panic!(
+                "command timed out after {timeout:?}:\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        // Reap anything the driver left in its group (it has exited).
+        // SAFETY: as above.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+        waiter.join().expect("join").expect("output")
+    }
+
+    /// Logs of all nodes (for failure messages).
+    pub fn logs(&self) -> String {
+        let mut s = format!("--- head log ---\n{}\n", self.head.log_tail());
+        for w in &self.workers {
+            s += &format!("--- {} log ---\n{}\n", w.name, w.log_tail());
+        }
+        s
+    }
+}
+
+impl Drop for RayCluster {
+    fn drop(&mut self) {
+        for w in &mut self.workers {
+            w.kill();
+        }
+        self.head.kill();
+        if std::thread::panicking() && std::env::var_os("RAYGATE_KEEP_RAY_TMP").is_some() {
+            let kept = std::mem::replace(
+                &mut self.temp,
+                tempfile::tempdir().expect("placeholder tempdir"),
+            )
+            .keep();
+            eprintln!("kept Ray temp dir {}", kept.display());
+        }
+    }
+}
+
+fn rand_u32() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+}
+
+/// Polls `f` every `every` until it returns `Some`, at most until `within` has passed.
+pub fn poll<T>(within: Duration, every: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(every);
+    }
+}

@@ -1,0 +1,250 @@
+//! Shared helpers for the webhook tests: certificates in a temp dir, an in-process server on
+//! 127.0.0.1, AdmissionReview builders, the KubeRay samples, a tiny admin-port HTTP client.
+#![allow(dead_code)]
+
+use raygate::webhook::client::{self, Conn, Proto};
+use raygate::webhook::{Server, ServerOptions, TlsMode};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+
+pub const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/kuberay/samples");
+
+/// Every RayCluster document of every sample file, as (file, object).
+pub fn samples() -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(SAMPLES)
+        .expect("samples dir")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("read sample");
+        let opts = serde_saphyr::options! { legacy_octal_numbers: true };
+        let docs: Vec<Value> =
+            serde_saphyr::from_multiple_with_options(&text, opts).expect("parse sample");
+        for d in docs {
+            if d.get("kind").and_then(Value::as_str) == Some("RayCluster") {
+                let name = f.file_name().unwrap().to_string_lossy().to_string();
+                out.push((name, d));
+            }
+        }
+    }
+    assert!(
+        out.len() >= 40,
+        "expected the KubeRay samples, found {}",
+        out.len()
+    );
+    out
+}
+
+pub struct Certs {
+    pub dir: tempfile::TempDir,
+    pub ca_pem: String,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+pub fn gen_certs() -> Certs {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = raygate::certs::generate(
+        "raygate-webhook",
+        &["localhost".to_string()],
+        &["127.0.0.1".parse().unwrap()],
+        30,
+        30,
+    )
+    .expect("generate");
+    let cert = dir.path().join("tls.crt");
+    let key = dir.path().join("tls.key");
+    std::fs::write(&cert, &g.cert_pem).unwrap();
+    std::fs::write(&key, &g.key_pem).unwrap();
+    Certs {
+        dir,
+        ca_pem: g.ca_cert_pem,
+        cert,
+        key,
+    }
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    pub ca_pem: String,
+    pub store: std::sync::Arc<raygate::webhook::tls::CertStore>,
+    stop: Option<oneshot::Sender<()>>,
+    join: Option<tokio::task::JoinHandle<Result<(), raygate::webhook::server::ServeError>>>,
+    _certs: Option<Certs>,
+}
+
+pub fn test_options() -> ServerOptions {
+    ServerOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
+        ..ServerOptions::default()
+    }
+}
+
+/// Starts a server with certificates from a fresh temp dir.
+pub async fn start(edit: impl FnOnce(&mut ServerOptions)) -> TestServer {
+    let certs = gen_certs();
+    let mut opts = test_options();
+    opts.tls = TlsMode::Files {
+        cert: certs.cert.clone(),
+        key: certs.key.clone(),
+    };
+    edit(&mut opts);
+    let ca = certs.ca_pem.clone();
+    start_with(opts, ca, Some(certs)).await
+}
+
+pub async fn start_with(opts: ServerOptions, ca_pem: String, certs: Option<Certs>) -> TestServer {
+    let server = Server::bind(opts).await.expect("bind");
+    let addr = server.local_addr().unwrap();
+    let admin = server.admin_addr().unwrap();
+    let ca_pem = server
+        .ephemeral_ca_pem()
+        .map(str::to_string)
+        .unwrap_or(ca_pem);
+    let store = server.cert_store();
+    let (tx, rx) = oneshot::channel::<()>();
+    let join = tokio::spawn(server.run(async move {
+        let _ = rx.await;
+    }));
+    TestServer {
+        addr,
+        admin,
+        ca_pem,
+        store,
+        stop: Some(tx),
+        join: Some(join),
+        _certs: certs,
+    }
+}
+
+impl TestServer {
+    pub async fn conn(&self, proto: Proto) -> Conn {
+        let cfg = client::tls_config(&self.ca_pem, proto).unwrap();
+        client::connect(self.addr, "localhost", cfg)
+            .await
+            .expect("connect")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(j) = self.join.take() {
+            tokio::time::timeout(Duration::from_secs(30), j)
+                .await
+                .expect("server stops")
+                .expect("join")
+                .expect("run ok");
+        }
+    }
+
+    pub async fn admin_get(&self, path: &str) -> (u16, String) {
+        admin_get(self.admin, path).await
+    }
+}
+
+/// Minimal HTTP/1.1 GET over plain TCP.
+pub async fn admin_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("admin connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf))
+        .await
+        .expect("admin read timeout")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+/// An AdmissionReview for a RayCluster.
+pub fn review(uid: &str, op: &str, obj: Option<&Value>, old: Option<&Value>) -> Value {
+    let name = obj
+        .or(old)
+        .and_then(|o| o.pointer("/metadata/name"))
+        .cloned()
+        .unwrap_or(json!(""));
+    let version = obj
+        .or(old)
+        .and_then(|o| o.get("apiVersion"))
+        .and_then(Value::as_str)
+        .and_then(|a| a.strip_prefix("ray.io/"))
+        .unwrap_or("v1")
+        .to_string();
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "ray.io", "version": version, "kind": "RayCluster"},
+            "resource": {"group": "ray.io", "version": version, "resource": "rayclusters"},
+            "requestKind": {"group": "ray.io", "version": version, "kind": "RayCluster"},
+            "requestResource": {"group": "ray.io", "version": version, "resource": "rayclusters"},
+            "name": name,
+            "namespace": "default",
+            "operation": op,
+            "userInfo": {"username": "tester", "groups": ["system:authenticated"]},
+            "object": obj.cloned().unwrap_or(Value::Null),
+            "oldObject": old.cloned().unwrap_or(Value::Null),
+            "dryRun": false,
+            "options": null
+        }
+    })
+}
+
+pub fn conversion_review(uid: &str, desired: &str, objects: Vec<Value>) -> Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "ConversionReview",
+        "request": {"uid": uid, "desiredAPIVersion": desired, "objects": objects}
+    })
+}
+
+pub async fn post_json(conn: &mut Conn, path: &str, body: &Value) -> (u16, Value) {
+    let bytes = bytes::Bytes::from(serde_json::to_vec(body).unwrap());
+    let (status, body) = conn.post(path, bytes).await.expect("request");
+    let v: Value = serde_json::from_slice(&body).unwrap_or_else(|e| {
+        panic!(
+            "response not JSON ({e}): {}",
+            String::from_utf8_lossy(&body)
+        )
+    });
+    (status, v)
+}
+
+/// Writes a Kubernetes-Secret-like layout: `dir/..<ts>/{tls.crt,tls.key}`, `dir/..data ->
+/// ..<ts>`, `dir/tls.crt -> ..data/tls.crt`, `dir/tls.key -> ..data/tls.key`; calling it
+/// again swaps `..data` atomically, as the kubelet does.
+pub fn write_secret_layout(dir: &Path, version: &str, cert_pem: &str, key_pem: &str) {
+    let ts = dir.join(format!("..{version}"));
+    std::fs::create_dir_all(&ts).unwrap();
+    std::fs::write(ts.join("tls.crt"), cert_pem).unwrap();
+    std::fs::write(ts.join("tls.key"), key_pem).unwrap();
+    let tmp = dir.join("..data_tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(format!("..{version}"), &tmp).unwrap();
+    std::fs::rename(&tmp, dir.join("..data")).unwrap();
+    for f in ["tls.crt", "tls.key"] {
+        let link = dir.join(f);
+        if std::fs::symlink_metadata(&link).is_err() {
+            std::os::unix::fs::symlink(format!("..data/{f}"), &link).unwrap();
+        }
+    }
+}
