@@ -128,7 +128,7 @@ fn make_case(n: usize, m: u64, distinct: bool) -> Value {
     json!({
         "rayCluster": {"apiVersion": "ray.io/v1", "kind": "RayCluster",
                        "metadata": {"name": "bench", "namespace": "default"},
-                       "spec": {"enableInTreeAutoscaling": true,
+                       "spec": {"enableInTreeAutoscaling": true, "autoscalerOptions": {"version": "v2"},
                                 "headGroupSpec": {"rayStartParams": {"num-cpus": "0"},
                                                   "template": {"spec": {"containers": [{"name": "ray-head", "image": "rayproject/ray:2.60.0"}]}}},
                                 "workerGroupSpecs": groups}},
