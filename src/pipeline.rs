@@ -21,15 +21,13 @@ use std::sync::Mutex;
 use std::sync::mpsc;
 
 /// Applies the CRD-schema defaults (what the API server does before admission).
-// TEMPORARY STUB until the core branch lands: crate::defaulting::apply_crd_defaults(obj)
 fn apply_crd_defaults(obj: &mut Value) {
-    let _ = obj;
+    crate::defaulting::apply_crd_defaults(obj);
 }
 
 /// CRD + autoscaler defaults, as stored by the mutating webhook.
-// TEMPORARY STUB until the core branch lands: crate::defaulting::defaulted(obj)
 fn full_defaults(obj: &Value) -> Value {
-    obj.clone()
+    crate::defaulting::defaulted(obj)
 }
 
 /// The CRD's deprecation warning for `ray.io/v1alpha1`.
@@ -330,6 +328,7 @@ impl Checker {
         };
 
         let mut o = obj.clone();
+        schema::drop_nulls(&mut o);
         apply_crd_defaults(&mut o);
         let mut violations: Vec<Violation> = Vec::new();
         match schema::compiled(api) {
@@ -574,9 +573,18 @@ pub enum Event<T> {
     End,
 }
 
+/// Work is handed to the workers in batches of about this many bytes (or [`BATCH_CHUNKS`]
+/// chunks), so thread hand-offs do not dominate small documents.
+pub const BATCH_BYTES: usize = 256 * 1024;
+/// See [`BATCH_BYTES`].
+pub const BATCH_CHUNKS: usize = 64;
+
+type Seq<E> = Vec<(u64, E)>;
+
 /// Reads `inputs` on one thread, runs `work` on every chunk on `threads` worker threads, and
-/// calls `sink` with the results in input order. Memory: at most `4 × threads` chunks are in
-/// flight (each ≤ [`yaml::MAX_DOCUMENT_BYTES`]), plus results not yet consumed.
+/// calls `sink` with the results in input order. Memory: at most `2 × threads + 2` batches of
+/// chunks are in flight (each about [`BATCH_BYTES`], a single chunk at most
+/// [`yaml::MAX_DOCUMENT_BYTES`]), plus results not yet consumed.
 pub fn run<T, W, S>(
     inputs: Vec<Result<Input, (String, String)>>,
     threads: usize,
@@ -588,8 +596,8 @@ pub fn run<T, W, S>(
     S: FnMut(Event<T>),
 {
     let threads = threads.max(1);
-    let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Chunk)>(threads * 4);
-    let (res_tx, res_rx) = mpsc::channel::<(u64, Event<T>)>();
+    let (work_tx, work_rx) = mpsc::sync_channel::<Seq<Chunk>>(threads * 2);
+    let (res_tx, res_rx) = mpsc::channel::<Seq<Event<T>>>();
     let work_rx = Mutex::new(work_rx);
     std::thread::scope(|s| {
         let work = &work;
@@ -602,101 +610,135 @@ pub fn run<T, W, S>(
                         Ok(rx) => rx.recv(),
                         Err(_) => return,
                     };
-                    let Ok((seq, chunk)) = next else { return };
-                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&chunk)));
-                    let ev = match r {
-                        Ok(t) => Event::Item(t),
-                        Err(p) => Event::ReadError(ReadError {
-                            message: format!(
-                                "internal error (please report): {}",
-                                panic_message(p.as_ref())
-                            ),
-                            line: chunk.line_offset + 1,
-                            col: 1,
-                        }),
-                    };
-                    if res_tx.send((seq, ev)).is_err() {
+                    let Ok(batch) = next else { return };
+                    let mut results = Vec::with_capacity(batch.len());
+                    for (seq, chunk) in batch {
+                        let r =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&chunk)));
+                        let ev = match r {
+                            Ok(t) => Event::Item(t),
+                            Err(p) => Event::ReadError(ReadError {
+                                message: format!(
+                                    "internal error (please report): {}",
+                                    panic_message(p.as_ref())
+                                ),
+                                line: chunk.line_offset + 1,
+                                col: 1,
+                            }),
+                        };
+                        results.push((seq, ev));
+                    }
+                    if res_tx.send(results).is_err() {
                         return;
                     }
                 }
             });
         }
         s.spawn(move || {
-            let mut seq: u64 = 0;
-            let emit = |ev: Event<T>, seq: &mut u64| {
-                let _ = res_tx.send((*seq, ev));
-                *seq += 1;
+            struct Producer<T> {
+                seq: u64,
+                events: Seq<Event<T>>,
+                batch: Seq<Chunk>,
+                bytes: usize,
+            }
+            let mut p = Producer::<T> {
+                seq: 0,
+                events: Vec::new(),
+                batch: Vec::new(),
+                bytes: 0,
             };
+            let flush = |p: &mut Producer<T>| -> bool {
+                if !p.events.is_empty() {
+                    let _ = res_tx.send(std::mem::take(&mut p.events));
+                }
+                if !p.batch.is_empty() {
+                    p.bytes = 0;
+                    return work_tx.send(std::mem::take(&mut p.batch)).is_ok();
+                }
+                true
+            };
+            let emit = |p: &mut Producer<T>, ev: Event<T>| {
+                p.events.push((p.seq, ev));
+                p.seq += 1;
+            };
+            let feed =
+                |p: &mut Producer<T>,
+                 reader: &mut dyn Iterator<Item = Result<Chunk, ReadError>>| {
+                    for c in reader {
+                        match c {
+                            Ok(c) => {
+                                p.bytes += c.text.len();
+                                p.batch.push((p.seq, c));
+                                p.seq += 1;
+                                if (p.bytes >= BATCH_BYTES || p.batch.len() >= BATCH_CHUNKS)
+                                    && !flush(p)
+                                {
+                                    return;
+                                }
+                            }
+                            Err(e) => emit(p, Event::ReadError(e)),
+                        }
+                    }
+                };
             for input in inputs {
                 let input = match input {
                     Ok(i) => i,
                     Err((name, msg)) => {
-                        emit(Event::Start(name), &mut seq);
+                        emit(&mut p, Event::Start(name));
                         emit(
+                            &mut p,
                             Event::ReadError(ReadError {
                                 message: msg,
                                 line: 0,
                                 col: 0,
                             }),
-                            &mut seq,
                         );
-                        emit(Event::End, &mut seq);
+                        emit(&mut p, Event::End);
                         continue;
                     }
                 };
-                emit(Event::Start(input.display()), &mut seq);
-                let feed = |reader: &mut dyn Iterator<Item = Result<Chunk, ReadError>>,
-                            seq: &mut u64| {
-                    for c in reader {
-                        match c {
-                            Ok(c) => {
-                                if work_tx.send((*seq, c)).is_err() {
-                                    return;
-                                }
-                                *seq += 1;
-                            }
-                            Err(e) => emit(Event::ReadError(e), seq),
-                        }
-                    }
-                };
+                emit(&mut p, Event::Start(input.display()));
                 match &input {
                     Input::Stdin => {
                         let stdin = std::io::stdin();
                         let mut r = yaml::ChunkReader::new(stdin.lock());
-                        feed(&mut r, &mut seq);
+                        feed(&mut p, &mut r);
                     }
-                    Input::File(p) => match std::fs::File::open(p) {
+                    Input::File(path) => match std::fs::File::open(path) {
                         Ok(f) => {
                             let mut r =
                                 yaml::ChunkReader::new(BufReader::with_capacity(64 * 1024, f));
-                            feed(&mut r, &mut seq);
+                            feed(&mut p, &mut r);
                         }
                         Err(e) => emit(
+                            &mut p,
                             Event::ReadError(ReadError {
                                 message: format!("cannot read: {e}"),
                                 line: 0,
                                 col: 0,
                             }),
-                            &mut seq,
                         ),
                     },
                 }
-                emit(Event::End, &mut seq);
+                emit(&mut p, Event::End);
             }
+            flush(&mut p);
             drop(work_tx);
         });
         let mut pending: BTreeMap<u64, Event<T>> = BTreeMap::new();
         let mut next: u64 = 0;
-        for (seq, ev) in res_rx {
-            if seq == next {
-                sink(ev);
-                next += 1;
-                while let Some(ev) = pending.remove(&next) {
+        for batch in res_rx {
+            for (seq, ev) in batch {
+                if seq == next {
                     sink(ev);
                     next += 1;
+                    while let Some(ev) = pending.remove(&next) {
+                        sink(ev);
+                        next += 1;
+                    }
+                } else {
+                    pending.insert(seq, ev);
                 }
-            } else {
-                pending.insert(seq, ev);
             }
         }
     });

@@ -19,6 +19,10 @@ pub enum AutoscaleCommand {
     /// Plan one autoscaler iteration from a snapshot (RayCluster, pods, Ray's view) and print the
     /// JSON Patch it would send, per-group launches/terminations and infeasible demands.
     Plan(PlanArgs),
+    /// Drive a local Ray cluster: worker pods are `ray start --block` processes on this machine.
+    Local(crate::gcs::local::LocalArgs),
+    /// Print the current state in the `ray status` layout, from the GCS and the RayCluster.
+    Status(crate::gcs::local::StatusArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -43,6 +47,8 @@ pub enum OutputFormat {
 pub fn run(args: AutoscaleArgs) -> ExitCode {
     match args.command {
         AutoscaleCommand::Plan(p) => run_plan(&p),
+        AutoscaleCommand::Local(a) => crate::gcs::local::run_local(a),
+        AutoscaleCommand::Status(a) => crate::gcs::local::run_status(a),
     }
 }
 

@@ -6,10 +6,13 @@
 //!   clear error when the GCS does not serve the autoscaler service (Ray older than 2.7 or not a GCS).
 //! - [`snapshot`]: pure mapping of `ClusterResourceState` into plain data (and into the engine's
 //!   input types).
+//! - [`local`]: `raygate autoscale local` (the engine driving `ray start` worker processes) and
+//!   `raygate autoscale status`.
 //! - [`proto`]: the prost/tonic types generated from `proto/*.proto` (raygate's own minimal
 //!   messages, wire-compatible with Ray 2.60.0).
 
 pub mod client;
+pub mod local;
 pub mod snapshot;
 
 pub use client::{DrainOutcome, GcsClient, GcsError, GcsOptions};
