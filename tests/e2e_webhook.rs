@@ -207,8 +207,12 @@ async fn setup() -> Result<Env, String> {
     let client = cp.client();
 
     // 1. `raygate serve` with a certificate for 127.0.0.1 signed by a throw-away CA.
-    let dir = std::env::temp_dir().join(format!("raygate-e2e-webhook-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir: {e}"))?;
+    // Removed automatically if the setup fails; kept (and removed at exit) once it works.
+    let tmp = tempfile::Builder::new()
+        .prefix("raygate-e2e-webhook-")
+        .tempdir()
+        .map_err(|e| format!("temp dir: {e}"))?;
+    let dir = tmp.path().to_path_buf();
     let TestPki {
         ca_pem,
         cert_pem,
@@ -368,6 +372,7 @@ async fn setup() -> Result<Env, String> {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
+    let _ = tmp.keep();
     Ok(Env {
         webhook_port,
         admin_port,
