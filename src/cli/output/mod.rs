@@ -107,12 +107,13 @@ pub fn human_finding(path: &str, f: &Finding, out: &mut String) {
     match &f.source {
         Some(src) => {
             let _ = writeln!(out, "{pad} |");
-            let _ = writeln!(out, "{ln} | {src}");
+            let _ = writeln!(out, "{ln} | {}", src.text);
             // Keep tabs so the carets line up under the field.
             let caret_pad: String = src
+                .text
                 .chars()
                 .chain(std::iter::repeat(' '))
-                .take(f.column.saturating_sub(1))
+                .take(src.col.saturating_sub(1))
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
             let carets = "^".repeat(f.len.max(1));
