@@ -224,9 +224,15 @@ fn start_server(log: &str) -> ServerProc {
             }
         }
     });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("server did not start");
+    let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(a) => a,
+        Err(e) => {
+            // do not leave the server running
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("server did not start: {e}");
+        }
+    };
     ServerProc {
         child,
         addr,
