@@ -21,15 +21,13 @@ use std::sync::Mutex;
 use std::sync::mpsc;
 
 /// Applies the CRD-schema defaults (what the API server does before admission).
-// TEMPORARY STUB until the core branch lands: crate::defaulting::apply_crd_defaults(obj)
 fn apply_crd_defaults(obj: &mut Value) {
-    let _ = obj;
+    crate::defaulting::apply_crd_defaults(obj);
 }
 
 /// CRD + autoscaler defaults, as stored by the mutating webhook.
-// TEMPORARY STUB until the core branch lands: crate::defaulting::defaulted(obj)
 fn full_defaults(obj: &Value) -> Value {
-    obj.clone()
+    crate::defaulting::defaulted(obj)
 }
 
 /// The CRD's deprecation warning for `ray.io/v1alpha1`.
@@ -49,10 +47,20 @@ pub struct Finding {
     /// Width to underline.
     #[serde(skip)]
     pub len: usize,
-    /// The source line, for display.
+    /// The source line (or a window of it, for long lines), for display.
     #[serde(skip)]
-    pub source: Option<String>,
+    pub source: Option<Snippet>,
 }
+
+/// A source line for display, with the 1-based column of the finding within `text`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snippet {
+    pub text: String,
+    pub col: usize,
+}
+
+/// Longest source line shown as is; longer ones are shown as a window around the column.
+pub const SNIPPET_CHARS: usize = 160;
 
 /// What happened to one document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -87,7 +95,7 @@ pub struct DocReport {
 }
 
 impl DocReport {
-    pub fn unreadable(message: String, line: usize, col: usize, source: Option<String>) -> Self {
+    pub fn unreadable(message: String, line: usize, col: usize, source: Option<Snippet>) -> Self {
         DocReport {
             line,
             api_version: None,
@@ -131,11 +139,35 @@ pub struct Checker {
     pub ignore_warnings: bool,
 }
 
-fn source_line(text: &str, line_offset: usize, line: usize) -> Option<String> {
+fn source_line(text: &str, line_offset: usize, line: usize, col: usize) -> Option<Snippet> {
     let idx = line.checked_sub(line_offset + 1)?;
-    text.lines()
-        .nth(idx)
-        .map(|l| l.trim_end_matches('\r').to_string())
+    let l = text.lines().nth(idx)?.trim_end_matches('\r');
+    Some(snippet(l, col))
+}
+
+/// Cuts a long line to a window of [`SNIPPET_CHARS`] around `col` (marked with `…`).
+pub fn snippet(line: &str, col: usize) -> Snippet {
+    let n = line.chars().count();
+    if n <= SNIPPET_CHARS {
+        return Snippet {
+            text: line.to_string(),
+            col,
+        };
+    }
+    let start = col
+        .saturating_sub(SNIPPET_CHARS / 3)
+        .min(n.saturating_sub(SNIPPET_CHARS));
+    let mut text = String::new();
+    let mut c = col - start.min(col.saturating_sub(1));
+    if start > 0 {
+        text.push('…');
+        c += 1;
+    }
+    text.extend(line.chars().skip(start).take(SNIPPET_CHARS));
+    if start + SNIPPET_CHARS < n {
+        text.push('…');
+    }
+    Snippet { text, col: c }
 }
 
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
@@ -172,7 +204,7 @@ impl Checker {
                         e.message.clone(),
                         e.line,
                         e.col,
-                        source_line(text, line_offset, e.line),
+                        source_line(text, line_offset, e.line, e.col),
                     )),
                 }
             }
@@ -228,7 +260,7 @@ impl Checker {
             line: loc.line,
             column: loc.col,
             len: loc.len,
-            source: source_line(text, line_offset, loc.line),
+            source: source_line(text, line_offset, loc.line, loc.col),
         }
     }
 
@@ -330,6 +362,7 @@ impl Checker {
         };
 
         let mut o = obj.clone();
+        schema::drop_nulls(&mut o);
         apply_crd_defaults(&mut o);
         let mut violations: Vec<Violation> = Vec::new();
         match schema::compiled(api) {
@@ -420,7 +453,7 @@ pub fn default_chunk(chunk: &Chunk) -> Vec<Defaulted> {
                     rule: "YAML".into(),
                     severity: Severity::Error,
                     path: String::new(),
-                    source: source_line(&chunk.text, chunk.line_offset, e.line),
+                    source: source_line(&chunk.text, chunk.line_offset, e.line, e.col),
                     message: e.message,
                     line: e.line,
                     column: e.col,
@@ -574,9 +607,18 @@ pub enum Event<T> {
     End,
 }
 
+/// Work is handed to the workers in batches of about this many bytes (or [`BATCH_CHUNKS`]
+/// chunks), so thread hand-offs do not dominate small documents.
+pub const BATCH_BYTES: usize = 256 * 1024;
+/// See [`BATCH_BYTES`].
+pub const BATCH_CHUNKS: usize = 64;
+
+type Seq<E> = Vec<(u64, E)>;
+
 /// Reads `inputs` on one thread, runs `work` on every chunk on `threads` worker threads, and
-/// calls `sink` with the results in input order. Memory: at most `4 × threads` chunks are in
-/// flight (each ≤ [`yaml::MAX_DOCUMENT_BYTES`]), plus results not yet consumed.
+/// calls `sink` with the results in input order. Memory: at most `2 × threads + 2` batches of
+/// chunks are in flight (each about [`BATCH_BYTES`], a single chunk at most
+/// [`yaml::MAX_DOCUMENT_BYTES`]), plus results not yet consumed.
 pub fn run<T, W, S>(
     inputs: Vec<Result<Input, (String, String)>>,
     threads: usize,
@@ -588,8 +630,8 @@ pub fn run<T, W, S>(
     S: FnMut(Event<T>),
 {
     let threads = threads.max(1);
-    let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Chunk)>(threads * 4);
-    let (res_tx, res_rx) = mpsc::channel::<(u64, Event<T>)>();
+    let (work_tx, work_rx) = mpsc::sync_channel::<Seq<Chunk>>(threads * 2);
+    let (res_tx, res_rx) = mpsc::channel::<Seq<Event<T>>>();
     let work_rx = Mutex::new(work_rx);
     std::thread::scope(|s| {
         let work = &work;
@@ -602,101 +644,135 @@ pub fn run<T, W, S>(
                         Ok(rx) => rx.recv(),
                         Err(_) => return,
                     };
-                    let Ok((seq, chunk)) = next else { return };
-                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&chunk)));
-                    let ev = match r {
-                        Ok(t) => Event::Item(t),
-                        Err(p) => Event::ReadError(ReadError {
-                            message: format!(
-                                "internal error (please report): {}",
-                                panic_message(p.as_ref())
-                            ),
-                            line: chunk.line_offset + 1,
-                            col: 1,
-                        }),
-                    };
-                    if res_tx.send((seq, ev)).is_err() {
+                    let Ok(batch) = next else { return };
+                    let mut results = Vec::with_capacity(batch.len());
+                    for (seq, chunk) in batch {
+                        let r =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&chunk)));
+                        let ev = match r {
+                            Ok(t) => Event::Item(t),
+                            Err(p) => Event::ReadError(ReadError {
+                                message: format!(
+                                    "internal error (please report): {}",
+                                    panic_message(p.as_ref())
+                                ),
+                                line: chunk.line_offset + 1,
+                                col: 1,
+                            }),
+                        };
+                        results.push((seq, ev));
+                    }
+                    if res_tx.send(results).is_err() {
                         return;
                     }
                 }
             });
         }
         s.spawn(move || {
-            let mut seq: u64 = 0;
-            let emit = |ev: Event<T>, seq: &mut u64| {
-                let _ = res_tx.send((*seq, ev));
-                *seq += 1;
+            struct Producer<T> {
+                seq: u64,
+                events: Seq<Event<T>>,
+                batch: Seq<Chunk>,
+                bytes: usize,
+            }
+            let mut p = Producer::<T> {
+                seq: 0,
+                events: Vec::new(),
+                batch: Vec::new(),
+                bytes: 0,
             };
+            let flush = |p: &mut Producer<T>| -> bool {
+                if !p.events.is_empty() {
+                    let _ = res_tx.send(std::mem::take(&mut p.events));
+                }
+                if !p.batch.is_empty() {
+                    p.bytes = 0;
+                    return work_tx.send(std::mem::take(&mut p.batch)).is_ok();
+                }
+                true
+            };
+            let emit = |p: &mut Producer<T>, ev: Event<T>| {
+                p.events.push((p.seq, ev));
+                p.seq += 1;
+            };
+            let feed =
+                |p: &mut Producer<T>,
+                 reader: &mut dyn Iterator<Item = Result<Chunk, ReadError>>| {
+                    for c in reader {
+                        match c {
+                            Ok(c) => {
+                                p.bytes += c.text.len();
+                                p.batch.push((p.seq, c));
+                                p.seq += 1;
+                                if (p.bytes >= BATCH_BYTES || p.batch.len() >= BATCH_CHUNKS)
+                                    && !flush(p)
+                                {
+                                    return;
+                                }
+                            }
+                            Err(e) => emit(p, Event::ReadError(e)),
+                        }
+                    }
+                };
             for input in inputs {
                 let input = match input {
                     Ok(i) => i,
                     Err((name, msg)) => {
-                        emit(Event::Start(name), &mut seq);
+                        emit(&mut p, Event::Start(name));
                         emit(
+                            &mut p,
                             Event::ReadError(ReadError {
                                 message: msg,
                                 line: 0,
                                 col: 0,
                             }),
-                            &mut seq,
                         );
-                        emit(Event::End, &mut seq);
+                        emit(&mut p, Event::End);
                         continue;
                     }
                 };
-                emit(Event::Start(input.display()), &mut seq);
-                let feed = |reader: &mut dyn Iterator<Item = Result<Chunk, ReadError>>,
-                            seq: &mut u64| {
-                    for c in reader {
-                        match c {
-                            Ok(c) => {
-                                if work_tx.send((*seq, c)).is_err() {
-                                    return;
-                                }
-                                *seq += 1;
-                            }
-                            Err(e) => emit(Event::ReadError(e), seq),
-                        }
-                    }
-                };
+                emit(&mut p, Event::Start(input.display()));
                 match &input {
                     Input::Stdin => {
                         let stdin = std::io::stdin();
                         let mut r = yaml::ChunkReader::new(stdin.lock());
-                        feed(&mut r, &mut seq);
+                        feed(&mut p, &mut r);
                     }
-                    Input::File(p) => match std::fs::File::open(p) {
+                    Input::File(path) => match std::fs::File::open(path) {
                         Ok(f) => {
                             let mut r =
                                 yaml::ChunkReader::new(BufReader::with_capacity(64 * 1024, f));
-                            feed(&mut r, &mut seq);
+                            feed(&mut p, &mut r);
                         }
                         Err(e) => emit(
+                            &mut p,
                             Event::ReadError(ReadError {
                                 message: format!("cannot read: {e}"),
                                 line: 0,
                                 col: 0,
                             }),
-                            &mut seq,
                         ),
                     },
                 }
-                emit(Event::End, &mut seq);
+                emit(&mut p, Event::End);
             }
+            flush(&mut p);
             drop(work_tx);
         });
         let mut pending: BTreeMap<u64, Event<T>> = BTreeMap::new();
         let mut next: u64 = 0;
-        for (seq, ev) in res_rx {
-            if seq == next {
-                sink(ev);
-                next += 1;
-                while let Some(ev) = pending.remove(&next) {
+        for batch in res_rx {
+            for (seq, ev) in batch {
+                if seq == next {
                     sink(ev);
                     next += 1;
+                    while let Some(ev) = pending.remove(&next) {
+                        sink(ev);
+                        next += 1;
+                    }
+                } else {
+                    pending.insert(seq, ev);
                 }
-            } else {
-                pending.insert(seq, ev);
             }
         }
     });
@@ -759,4 +835,42 @@ pub fn validate_inputs(
             }
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snippet_windows_long_lines_and_keeps_the_column() {
+        let short = snippet("  minReplicas: 5", 3);
+        assert_eq!((short.text.as_str(), short.col), ("  minReplicas: 5", 3));
+        let line: String = (0..1000)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        for col in [1, 50, 500, 999, 1000] {
+            let s = snippet(&line, col);
+            assert!(s.text.chars().count() <= SNIPPET_CHARS + 2);
+            let at = s.text.chars().nth(s.col - 1).unwrap();
+            assert_eq!(at, line.chars().nth(col - 1).unwrap(), "col {col}");
+        }
+    }
+
+    #[test]
+    fn check_text_reports_positions_and_skips() {
+        let c = Checker::default();
+        let r = c.check_text(
+            "apiVersion: v1\nkind: ConfigMap\n---\napiVersion: ray.io/v1\nkind: RayCluster\nmetadata:\n  name: x\nspec:\n  headGroupSpec:\n    template:\n      spec:\n        containers: []\n",
+            10,
+        );
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].status, DocStatus::Skipped);
+        assert_eq!(r[1].status, DocStatus::Invalid);
+        let s1 = r[1].findings.iter().find(|f| f.rule == "S1").expect("S1");
+        assert_eq!((s1.line, s1.column), (22, 9));
+        assert_eq!(
+            s1.source.as_ref().map(|s| s.text.as_str()),
+            Some("        containers: []")
+        );
+    }
 }

@@ -32,10 +32,9 @@ pub fn render<T: schemars::JsonSchema>() -> String {
 
 /// The schemas generated from the current Rust model, `(file name, contents)`.
 pub fn generate_all() -> Vec<(&'static str, String)> {
-    // TODO(merge core): render::<crate::model::v1::RayCluster>() / v1alpha1.
     vec![
-        (FILES[0].0, render::<serde_json::Value>()),
-        (FILES[1].0, render::<serde_json::Value>()),
+        (FILES[0].0, render::<crate::model::v1::RayCluster>()),
+        (FILES[1].0, render::<crate::model::v1alpha1::RayCluster>()),
     ]
 }
 
@@ -67,6 +66,52 @@ pub fn strictify(v: &mut Value) {
     }
 }
 
+/// Rewrites `anyOf: [X, {type: null}]` (how schemars spells `Option<X>`) to `X`, so that errors
+/// inside `X` are reported at their field instead of as one opaque `anyOf` failure. Callers
+/// drop `null` values from objects first ([`drop_nulls`]), as the API server does for fields
+/// that are not `nullable`.
+pub fn unwrap_optional(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            let replacement = match m.get("anyOf") {
+                Some(Value::Array(alts)) if alts.len() == 2 => {
+                    let is_null = |a: &Value| a.get("type").and_then(Value::as_str) == Some("null");
+                    match (is_null(&alts[0]), is_null(&alts[1])) {
+                        (false, true) => Some(alts[0].clone()),
+                        (true, false) => Some(alts[1].clone()),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            if let Some(Value::Object(inner)) = replacement {
+                m.remove("anyOf");
+                for (k, x) in inner {
+                    m.entry(k).or_insert(x);
+                }
+            }
+            for (_, child) in m.iter_mut() {
+                unwrap_optional(child);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(unwrap_optional),
+        _ => {}
+    }
+}
+
+/// Removes `null`-valued object entries, recursively (the API server prunes them for fields
+/// that are not `nullable`, before defaulting and validation).
+pub fn drop_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
 /// A compiled schema.
 pub struct Compiled {
     validator: Validator,
@@ -75,6 +120,7 @@ pub struct Compiled {
 fn compile(src: &str) -> Result<Compiled, String> {
     let mut v: Value =
         serde_json::from_str(src).map_err(|e| format!("embedded schema is not JSON: {e}"))?;
+    unwrap_optional(&mut v);
     strictify(&mut v);
     let validator = jsonschema::options()
         .build(&v)

@@ -614,14 +614,18 @@ impl Builder {
                     merges.push((value, node));
                     return Ok(());
                 }
-                if map.contains_key(&k.key) {
-                    return Err(YamlError {
-                        message: format!("duplicate key {:?} in mapping", k.key),
-                        line: k.line as usize,
-                        col: k.col as usize,
-                    });
+                match map.entry(k.key) {
+                    serde_json::map::Entry::Vacant(e) => {
+                        e.insert(value);
+                    }
+                    serde_json::map::Entry::Occupied(e) => {
+                        return Err(YamlError {
+                            message: format!("duplicate key {:?} in mapping", e.key()),
+                            line: k.line as usize,
+                            col: k.col as usize,
+                        });
+                    }
                 }
-                map.insert(k.key, value);
                 // The entry points at its key. (Editing in place is safe: aliases and merges
                 // only reuse a node's children, never its own location.)
                 if let Some(n) = self.pos.nodes.get_mut(node as usize) {
@@ -645,9 +649,12 @@ impl Builder {
                     let key = if merge {
                         String::new()
                     } else {
-                        let v = resolve_scalar(&s, style, tag.as_deref())
-                            .map_err(|e| self.err(&m, e))?;
-                        key_string(&v)
+                        match resolve_scalar(&s, style, tag.as_deref())
+                            .map_err(|e| self.err(&m, e))?
+                        {
+                            Value::String(k) => k,
+                            other => key_string(&other),
+                        }
                     };
                     if anchor != 0 {
                         let node = self.push_node(self.line(&m), m.col() as u32 + 1, 1, 0, 0);

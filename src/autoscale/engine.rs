@@ -19,7 +19,8 @@ pub fn plan(input: &EngineInput) -> Plan {
             .into_iter()
             .filter(|v| v.is_error())
             .collect();
-    let cfg = match cluster_config(&input.ray_cluster) {
+    let cluster = crate::defaulting::defaulted(&input.ray_cluster);
+    let cfg = match cluster_config(&cluster) {
         Ok(c) => Some(c),
         Err(v) => {
             violations.extend(v);

@@ -68,7 +68,14 @@ fn check_template(group: &Value, group_path: &str, out: &mut Vec<Violation>) {
     if let Some(t) = obj_field(group, "template") {
         let tp = key(group_path, "template");
         if let Some(ps) = obj_field(t, "spec") {
-            require(ps, &key(&tp, "spec"), "containers", out);
+            let psp = key(&tp, "spec");
+            require(ps, &psp, "containers", out);
+            if let Some(Value::Array(cs)) = obj_field(ps, "containers") {
+                let cp = key(&psp, "containers");
+                for (i, c) in cs.iter().enumerate() {
+                    require(c, &idx(&cp, i), "name", out);
+                }
+            }
         }
     }
 }

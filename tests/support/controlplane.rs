@@ -674,26 +674,27 @@ pub fn kuberay_path(rel: &str) -> PathBuf {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/kuberay")).join(rel)
 }
 
-/// Creates (or replaces the spec of) a CRD and waits until it is Established and its resource
-/// is served. `crd` is the full CustomResourceDefinition as JSON.
+/// Field manager for everything the e2e tests apply server-side.
+pub const FIELD_MANAGER: &str = "raygate-e2e";
+
+/// Applies a CRD (server-side apply, manager [`FIELD_MANAGER`]) and waits until it is
+/// Established and its resource is served. `crd` is the full CustomResourceDefinition as JSON.
 pub async fn install_crd(client: &kube::Client, crd: serde_json::Value) {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    use kube::api::{Api, PostParams};
+    use kube::api::{Api, Patch, PatchParams};
     let crd: CustomResourceDefinition =
         serde_json::from_value(crd).expect("CustomResourceDefinition from JSON");
     let name = crd.metadata.name.clone().expect("CRD name");
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    match api.create(&PostParams::default(), &crd).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 409 => {
-            let mut cur = api.get(&name).await.expect("get existing CRD");
-            cur.spec = crd.spec.clone();
-            api.replace(&name, &PostParams::default(), &cur)
-                .await
-                .expect("replace CRD");
-        }
-        Err(e) => panic!("create CRD {name}: {e}"),
-    }
+    // Server-side apply: idempotent when tests install the same CRD concurrently, and a later
+    // apply by the same manager replaces what an earlier one set (e.g. a conversion clientConfig).
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("apply CRD {name}: {e}"));
     let est = kube::runtime::wait::await_condition(
         api.clone(),
         &name,
