@@ -11,6 +11,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 const IMPLICIT_PREFIX: &str = "node:__internal_implicit_resource_";
 const MAX_RELEVANT_RESOURCES: usize = 64;
 const MAX_PLACEHOLDER_PODS: u64 = 1_000_000;
+/// Bound on the nodes one plan may add (memory and time stay bounded for absurd demands; the
+/// rest is reported infeasible).
+const MAX_NEW_NODES: u64 = 1_000_000;
 
 /// Plans one autoscaler iteration.
 pub fn plan(input: &EngineInput) -> Plan {
@@ -310,13 +313,7 @@ fn plan_valid(input: &EngineInput, cfg: &ClusterConfig) -> Result<Plan, Vec<Viol
         type_priority: types.iter().map(|t| t.priority).collect(),
         type_max: types.iter().map(|t| t.max_pods).collect(),
         type_launchable: types.iter().map(|t| !t.suspended).collect(),
-        max_num_nodes: Some(
-            types
-                .iter()
-                .map(|t| t.max_pods)
-                .fold(0u64, u64::saturating_add)
-                .saturating_add(1),
-        ),
+        max_num_nodes: None,
     };
 
     let mut ray_by_pod: HashMap<&str, &RayNode> = HashMap::new();
@@ -413,6 +410,14 @@ fn plan_valid(input: &EngineInput, cfg: &ClusterConfig) -> Result<Plan, Vec<Viol
         }
     }
 
+    ctx.max_num_nodes = Some(
+        types
+            .iter()
+            .map(|t| t.max_pods)
+            .fold(0u64, u64::saturating_add)
+            .saturating_add(1)
+            .min((ctx.order.len() as u64).saturating_add(MAX_NEW_NODES)),
+    );
     // min workers: TO_LAUNCH nodes in front
     let mut front = Vec::new();
     for (t, tc) in types.iter().enumerate() {
