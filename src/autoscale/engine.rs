@@ -1,7 +1,7 @@
 //! The autoscaling decision: one pure function from a snapshot to a plan (Ray autoscaler v2
 //! scheduler semantics + v2 KubeRay provider patch arithmetic). No I/O, no clock.
 
-use super::engine_config::{ClusterConfig, NodeTypeConfig, cluster_config};
+use super::engine_config::{ClusterConfig, cluster_config};
 use super::engine_sched::{Ctx, Node, NodeStatus, Req, SCALE, Source, to_fixed};
 use super::types::*;
 use crate::violation::{ValidateOptions, Violation};
@@ -31,7 +31,7 @@ pub fn plan(input: &EngineInput) -> Plan {
         }
     };
     violations.extend(check_input(input));
-    let status_base = status_summary(input, cfg.as_ref());
+    let status_base = status_summary(input);
     let Some(cfg) = cfg.filter(|_| violations.is_empty()) else {
         return Plan {
             violations,
@@ -730,7 +730,7 @@ fn termination_order(ctx: &Ctx, ids: Vec<usize>) -> Vec<usize> {
 }
 
 /// The status text inputs that do not depend on the decision.
-fn status_summary(input: &EngineInput, cfg: Option<&ClusterConfig>) -> StatusSummary {
+fn status_summary(input: &EngineInput) -> StatusSummary {
     let group_of: HashMap<&str, &str> = input
         .pods
         .iter()
@@ -789,7 +789,6 @@ fn status_summary(input: &EngineInput, cfg: Option<&ClusterConfig>) -> StatusSum
         st.pending
             .push((p.name.clone(), p.group.clone(), details.to_string()));
     }
-    let _ = cfg;
     st.constraints = input.ray.constraints.clone();
     st.demands = input
         .ray
@@ -811,16 +810,4 @@ fn status_summary(input: &EngineInput, cfg: Option<&ClusterConfig>) -> StatusSum
         }
     }
     st
-}
-
-/// The one thing callers outside need besides `plan`.
-pub fn node_type_names(obj: &Value) -> Vec<String> {
-    cluster_config(obj)
-        .map(|c| {
-            c.node_types
-                .into_iter()
-                .map(|t: NodeTypeConfig| t.name)
-                .collect()
-        })
-        .unwrap_or_default()
 }
