@@ -37,6 +37,6 @@ check_no_stray_ray() {
 status=0
 # Benches (benches/*.rs) are measured with `cargo bench`, not run here; clippy --all-targets still
 # compiles them in CI.
-cargo test --lib --bins --tests "$@" || status=$?
+cargo test --no-fail-fast --lib --bins --tests "$@" || status=$?
 check_no_stray_ray || status=1
 exit "$status"
