@@ -80,10 +80,26 @@ fn samples() -> Vec<Value> {
     let mut out = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(&f).expect("read sample");
-        let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("sample YAML");
-        out.extend(docs.into_iter().filter(|d| d["kind"] == "RayCluster"));
+        // YAML 1.1 octals (`defaultMode: 0777`) as kubectl reads them; integral numbers as
+        // integers (Go's int32 fields refuse `511.0`).
+        let opts = serde_saphyr::options! { legacy_octal_numbers: true };
+        let docs: Vec<Value> =
+            serde_saphyr::from_multiple_with_options(&text, opts).expect("sample YAML");
+        out.extend(docs.iter().filter(|d| d["kind"] == "RayCluster").map(ints));
     }
     out
+}
+
+fn ints(v: &Value) -> Value {
+    match v {
+        Value::Number(n) if n.is_f64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => json!(f as i64),
+            _ => v.clone(),
+        },
+        Value::Array(a) => Value::Array(a.iter().map(ints).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), ints(x))).collect()),
+        _ => v.clone(),
+    }
 }
 
 fn review(obj: &Value, uid: usize) -> Value {
