@@ -661,12 +661,30 @@ fn make_certs() -> Result<Certs, rcgen::Error> {
 // ---------------------------------------------------------------------------------------------
 // Helpers shared by the e2e tests.
 
-/// Every YAML document of a file as JSON (empty documents skipped).
+/// Integral floats as integers, as kubectl's YAML-to-JSON conversion sends them.
+fn integral(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
+            _ => v.clone(),
+        },
+        Value::Array(a) => Value::Array(a.iter().map(integral).collect()),
+        Value::Object(o) => {
+            Value::Object(o.iter().map(|(k, x)| (k.clone(), integral(x))).collect())
+        }
+        _ => v.clone(),
+    }
+}
+
+/// Every YAML document of a file as JSON (empty documents skipped), numbers as kubectl sends them.
 pub fn yaml_docs(path: &Path) -> Vec<serde_json::Value> {
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text)
+    // YAML 1.1 octals (`defaultMode: 0777`) as kubectl reads them.
+    let opts = serde_saphyr::options! { legacy_octal_numbers: true };
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple_with_options(&text, opts)
         .unwrap_or_else(|e| panic!("parse {}: {e}", path.display()));
-    docs.into_iter().filter(|d| !d.is_null()).collect()
+    docs.iter().filter(|d| !d.is_null()).map(integral).collect()
 }
 
 /// `../shared/kuberay/<rel>`.
