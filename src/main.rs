@@ -11,9 +11,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Placeholder until the front ends land.
-    Version,
-    /// Autoscaler: plan from a snapshot (`plan`).
+    /// Autoscaling: `plan` from a snapshot, `local` against a local Ray cluster, `status`, and the
+    /// Kubernetes controller `run`.
     Autoscale(raygate::cli::autoscale::AutoscaleArgs),
     /// Serve the HTTPS validating, mutating and conversion webhook.
     Serve(raygate::cli::serve::ServeArgs),
@@ -31,10 +30,6 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match cli.command {
-        Command::Version => {
-            println!("raygate {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
         Command::Autoscale(args) => raygate::cli::autoscale::run(args),
         Command::Serve(args) => raygate::cli::serve::run(args),
         Command::Certs(args) => raygate::cli::certs::run(args),
