@@ -13,15 +13,19 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// The five sizes plus two mid sizes where Ray v2 still finishes within the timeout.
-const CASES: &[(usize, u64)] = &[
-    (10, 100),
-    (100, 1_000),
-    (200, 2_000),
-    (300, 3_000),
-    (1_000, 2_000),
-    (1_000, 10_000),
-    (10_000, 100_000),
+/// The five sizes plus two mid sizes where Ray v2 still finishes within the timeout,
+/// and two "distinct" variants where every node has a different available memory (no two
+/// nodes are alike, the worst case for grouping identical nodes).
+const CASES: &[(usize, u64, bool)] = &[
+    (10, 100, false),
+    (100, 1_000, false),
+    (200, 2_000, false),
+    (300, 3_000, false),
+    (1_000, 2_000, false),
+    (1_000, 10_000, false),
+    (10_000, 100_000, false),
+    (1_000, 10_000, true),
+    (10_000, 100_000, true),
 ];
 
 /// (name, CPU, GPU, memory GiB, share of existing nodes in percent)
@@ -48,7 +52,7 @@ fn shapes() -> Vec<(Value, u64)> {
 
 /// The benchmark case: a RayCluster with four groups, `n` running workers in a few
 /// availability states, and `m` pending demands over seven shapes (grouped by count).
-fn make_case(n: usize, m: u64) -> Value {
+fn make_case(n: usize, m: u64, distinct: bool) -> Value {
     let gib = 1u64 << 30;
     let max = (n as u64 + m).max(10);
     let groups: Vec<Value> = GROUPS
@@ -90,7 +94,12 @@ fn make_case(n: usize, m: u64) -> Value {
             _ => (cpu, gpu, mem, 10.0),
         };
         let mut total = json!({"CPU": cpu, "memory": mem * gib});
-        let mut avail = json!({"CPU": acpu, "memory": amem * gib});
+        let amem_bytes = if distinct {
+            (amem * gib).saturating_sub(i as u64 * 4096)
+        } else {
+            amem * gib
+        };
+        let mut avail = json!({"CPU": acpu, "memory": amem_bytes});
         if gpu > 0 {
             total["GPU"] = json!(gpu);
             avail["GPU"] = json!(agpu);
@@ -119,7 +128,7 @@ fn make_case(n: usize, m: u64) -> Value {
     json!({
         "rayCluster": {"apiVersion": "ray.io/v1", "kind": "RayCluster",
                        "metadata": {"name": "bench", "namespace": "default"},
-                       "spec": {"enableInTreeAutoscaling": true,
+                       "spec": {"enableInTreeAutoscaling": true, "autoscalerOptions": {"version": "v2"},
                                 "headGroupSpec": {"rayStartParams": {"num-cpus": "0"},
                                                   "template": {"spec": {"containers": [{"name": "ray-head", "image": "rayproject/ray:2.60.0"}]}}},
                                 "workerGroupSpecs": groups}},
@@ -155,12 +164,16 @@ fn main() {
         "{:>7} x {:>7}  {:>10} {:>10} {:>10}  launches",
         "nodes", "demands", "min", "median", "max"
     );
-    for &(n, m) in CASES {
-        let name = format!("{n}x{m}");
+    for &(n, m, distinct) in CASES {
+        let name = if distinct {
+            format!("{n}x{m}-distinct")
+        } else {
+            format!("{n}x{m}")
+        };
         if only.as_ref().is_some_and(|o| o != &name) {
             continue;
         }
-        let case = make_case(n, m);
+        let case = make_case(n, m, distinct);
         let path = cases_dir.join(format!("{name}.json"));
         let text = serde_json::to_string(&case).expect("serialize");
         std::fs::write(&path, &text).expect("write case");
@@ -188,7 +201,7 @@ fn main() {
         let infeasible: u64 = first.infeasible.iter().map(|d| d.count).sum();
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!(
-            "{n:>7} x {m:>7}  {:>8.3}ms {:>8.3}ms {:>8.3}ms  {} infeasible {infeasible}",
+            "{name:>24}  {:>8.3}ms {:>8.3}ms {:>8.3}ms  {} infeasible {infeasible}",
             ms(times[0]),
             ms(times[runs / 2]),
             ms(times[runs - 1]),

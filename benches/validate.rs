@@ -11,7 +11,6 @@ use raygate::yaml;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-const FILES: usize = 2_000;
 const DOCS_PER_FILE: usize = 10;
 
 fn sample_rayclusters() -> Vec<String> {
@@ -41,6 +40,11 @@ fn sample_rayclusters() -> Vec<String> {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it:
+    // then only a quick smoke run (same code path, 20 files).
+    let full = std::env::args().any(|a| a == "--bench");
+    let files: usize = if full { 2_000 } else { 20 };
+    let rounds = if full { 3 } else { 1 };
     let threads: usize = std::env::var("RAYGATE_BENCH_THREADS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -56,7 +60,7 @@ fn main() {
     std::fs::create_dir_all(&root).expect("mkdir");
     let mut bytes = 0usize;
     let mut k = 0usize;
-    for f in 0..FILES {
+    for f in 0..files {
         let mut s = String::new();
         for _ in 0..DOCS_PER_FILE {
             s.push_str("---\n");
@@ -71,15 +75,15 @@ fn main() {
         std::fs::create_dir_all(&sub).expect("mkdir");
         std::fs::write(sub.join(format!("f{f:04}.yaml")), s).expect("write");
     }
-    let docs = FILES * DOCS_PER_FILE;
+    let docs = files * DOCS_PER_FILE;
     println!(
-        "corpus: {FILES} files, {docs} RayCluster documents, {:.1} MiB at {}",
+        "corpus: {files} files, {docs} RayCluster documents, {:.1} MiB at {}",
         bytes as f64 / 1048576.0,
         root.display()
     );
 
     // Parse only (one thread), for reference.
-    let texts: Vec<String> = (0..2000)
+    let texts: Vec<String> = (0..docs / 10)
         .map(|i| samples[i % samples.len()].clone())
         .collect();
     let t = Instant::now();
@@ -97,7 +101,7 @@ fn main() {
 
     // End to end with the CLI's code path and default options (default feature gates).
     let checker = Checker::default();
-    for round in 0..3 {
+    for round in 0..rounds {
         let args = vec![root.display().to_string()];
         let inputs = pipeline::expand_args(&args);
         let t = Instant::now();

@@ -201,7 +201,8 @@ fn start_server(log: &str) -> ServerProc {
         .arg("--tls-key")
         .arg(&key)
         .args(["--log-format", "json"])
-        .env("RUST_LOG", log)
+        // the bench reads the bound address from the "webhook listening" line
+        .env("RUST_LOG", format!("{log},raygate::cli::serve=info"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -223,15 +224,42 @@ fn start_server(log: &str) -> ServerProc {
             }
         }
     });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("server did not start");
+    let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(a) => a,
+        Err(e) => {
+            // do not leave the server running
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("server did not start: {e}");
+        }
+    };
     ServerProc {
         child,
         addr,
         ca_pem: g.ca_cert_pem,
         _dir: dir,
     }
+}
+
+/// utime + stime of a process, seconds.
+fn cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // fields after the ")" of the command name; utime and stime are fields 14 and 15
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    ticks / clk_tck()
+}
+
+fn clk_tck() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
 }
 
 fn rss_kib(pid: u32) -> (u64, u64) {
@@ -254,6 +282,8 @@ struct Result_ {
     secs: f64,
     lat_us: Vec<u32>,
     rss_kib: u64,
+    server_cpu: f64,
+    client_cpu: f64,
 }
 
 fn pct(sorted: &[u32], p: f64) -> f64 {
@@ -325,6 +355,8 @@ async fn run_endpoint(
     }
     tokio::time::sleep(Duration::from_secs_f64(opts.warmup)).await;
     measuring.store(true, Ordering::SeqCst);
+    let pid = srv.child.id().to_string();
+    let (s0, c0) = (cpu_secs(&pid), cpu_secs("self"));
     let t0 = Instant::now();
     // sample RSS during the run
     let mut rss_max = 0;
@@ -335,6 +367,7 @@ async fn run_endpoint(
     }
     measuring.store(false, Ordering::SeqCst);
     let secs = t0.elapsed().as_secs_f64();
+    let (s1, c1) = (cpu_secs(&pid), cpu_secs("self"));
     stop.store(true, Ordering::SeqCst);
     let mut lat = Vec::new();
     for t in tasks {
@@ -348,6 +381,8 @@ async fn run_endpoint(
         secs,
         lat_us: lat,
         rss_kib: rss_max,
+        server_cpu: s1 - s0,
+        client_cpu: c1 - c0,
     }
 }
 
@@ -405,12 +440,13 @@ fn main() {
         opts.log
     );
     println!(
-        "| endpoint | requests/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | server RSS MiB |"
+        "| endpoint | requests/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | server RSS MiB | server CPU µs/req | client CPU µs/req |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for r in &results {
+        let per = |cpu: f64| cpu * 1e6 / (r.requests.max(1) as f64);
         println!(
-            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.1} |",
+            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.0} | {:.0} |",
             r.endpoint,
             r.requests as f64 / r.secs,
             pct(&r.lat_us, 0.50),
@@ -418,12 +454,16 @@ fn main() {
             pct(&r.lat_us, 0.999),
             pct(&r.lat_us, 1.0),
             r.errors,
-            r.rss_kib as f64 / 1024.0
+            r.rss_kib as f64 / 1024.0,
+            per(r.server_cpu),
+            per(r.client_cpu)
         );
     }
     println!(
         "\nserver peak RSS (VmHWM) over the whole run: {:.1} MiB",
         hwm as f64 / 1024.0
     );
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average at the end: {}", load.trim());
     drop(srv);
 }

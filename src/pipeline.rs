@@ -47,10 +47,20 @@ pub struct Finding {
     /// Width to underline.
     #[serde(skip)]
     pub len: usize,
-    /// The source line, for display.
+    /// The source line (or a window of it, for long lines), for display.
     #[serde(skip)]
-    pub source: Option<String>,
+    pub source: Option<Snippet>,
 }
+
+/// A source line for display, with the 1-based column of the finding within `text`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snippet {
+    pub text: String,
+    pub col: usize,
+}
+
+/// Longest source line shown as is; longer ones are shown as a window around the column.
+pub const SNIPPET_CHARS: usize = 160;
 
 /// What happened to one document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -85,7 +95,7 @@ pub struct DocReport {
 }
 
 impl DocReport {
-    pub fn unreadable(message: String, line: usize, col: usize, source: Option<String>) -> Self {
+    pub fn unreadable(message: String, line: usize, col: usize, source: Option<Snippet>) -> Self {
         DocReport {
             line,
             api_version: None,
@@ -129,11 +139,35 @@ pub struct Checker {
     pub ignore_warnings: bool,
 }
 
-fn source_line(text: &str, line_offset: usize, line: usize) -> Option<String> {
+fn source_line(text: &str, line_offset: usize, line: usize, col: usize) -> Option<Snippet> {
     let idx = line.checked_sub(line_offset + 1)?;
-    text.lines()
-        .nth(idx)
-        .map(|l| l.trim_end_matches('\r').to_string())
+    let l = text.lines().nth(idx)?.trim_end_matches('\r');
+    Some(snippet(l, col))
+}
+
+/// Cuts a long line to a window of [`SNIPPET_CHARS`] around `col` (marked with `…`).
+pub fn snippet(line: &str, col: usize) -> Snippet {
+    let n = line.chars().count();
+    if n <= SNIPPET_CHARS {
+        return Snippet {
+            text: line.to_string(),
+            col,
+        };
+    }
+    let start = col
+        .saturating_sub(SNIPPET_CHARS / 3)
+        .min(n.saturating_sub(SNIPPET_CHARS));
+    let mut text = String::new();
+    let mut c = col - start.min(col.saturating_sub(1));
+    if start > 0 {
+        text.push('…');
+        c += 1;
+    }
+    text.extend(line.chars().skip(start).take(SNIPPET_CHARS));
+    if start + SNIPPET_CHARS < n {
+        text.push('…');
+    }
+    Snippet { text, col: c }
 }
 
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
@@ -170,7 +204,7 @@ impl Checker {
                         e.message.clone(),
                         e.line,
                         e.col,
-                        source_line(text, line_offset, e.line),
+                        source_line(text, line_offset, e.line, e.col),
                     )),
                 }
             }
@@ -226,7 +260,7 @@ impl Checker {
             line: loc.line,
             column: loc.col,
             len: loc.len,
-            source: source_line(text, line_offset, loc.line),
+            source: source_line(text, line_offset, loc.line, loc.col),
         }
     }
 
@@ -419,7 +453,7 @@ pub fn default_chunk(chunk: &Chunk) -> Vec<Defaulted> {
                     rule: "YAML".into(),
                     severity: Severity::Error,
                     path: String::new(),
-                    source: source_line(&chunk.text, chunk.line_offset, e.line),
+                    source: source_line(&chunk.text, chunk.line_offset, e.line, e.col),
                     message: e.message,
                     line: e.line,
                     column: e.col,
@@ -801,4 +835,42 @@ pub fn validate_inputs(
             }
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snippet_windows_long_lines_and_keeps_the_column() {
+        let short = snippet("  minReplicas: 5", 3);
+        assert_eq!((short.text.as_str(), short.col), ("  minReplicas: 5", 3));
+        let line: String = (0..1000)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        for col in [1, 50, 500, 999, 1000] {
+            let s = snippet(&line, col);
+            assert!(s.text.chars().count() <= SNIPPET_CHARS + 2);
+            let at = s.text.chars().nth(s.col - 1).unwrap();
+            assert_eq!(at, line.chars().nth(col - 1).unwrap(), "col {col}");
+        }
+    }
+
+    #[test]
+    fn check_text_reports_positions_and_skips() {
+        let c = Checker::default();
+        let r = c.check_text(
+            "apiVersion: v1\nkind: ConfigMap\n---\napiVersion: ray.io/v1\nkind: RayCluster\nmetadata:\n  name: x\nspec:\n  headGroupSpec:\n    template:\n      spec:\n        containers: []\n",
+            10,
+        );
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].status, DocStatus::Skipped);
+        assert_eq!(r[1].status, DocStatus::Invalid);
+        let s1 = r[1].findings.iter().find(|f| f.rule == "S1").expect("S1");
+        assert_eq!((s1.line, s1.column), (22, 9));
+        assert_eq!(
+            s1.source.as_ref().map(|s| s.text.as_str()),
+            Some("        containers: []")
+        );
+    }
 }

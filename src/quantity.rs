@@ -198,23 +198,30 @@ impl FromStr for Quantity {
             _ => (parse_exponent_suffix(suffix)?, 0),
         };
 
-        // Significant digits: strip leading zeros, then trailing zeros (moving them to the exponent).
+        // Significant digits: skip leading zeros; trailing zeros move to the exponent.
         let mut exponent: i64 = -(frac_digits.len() as i64) + exp_suffix;
         let all = int_digits.bytes().chain(frac_digits.bytes());
-        let mut digits: Vec<u8> = all.skip_while(|&c| c == b'0').collect();
-        while digits.last() == Some(&b'0') {
-            digits.pop();
-            exponent += 1;
-        }
-        if digits.is_empty() {
-            return Ok(Quantity::ZERO);
-        }
-        if digits.len() > MAX_SIGNIFICANT_DIGITS {
-            return Err(QuantityError::TooPrecise);
-        }
         let mut mantissa: i128 = 0;
-        for d in digits {
-            mantissa = mantissa * 10 + i128::from(d - b'0');
+        let mut significant = 0usize;
+        let mut pending_zeros = 0usize;
+        for c in all.skip_while(|&c| c == b'0') {
+            if c == b'0' {
+                pending_zeros += 1;
+                continue;
+            }
+            significant += pending_zeros + 1;
+            if significant > MAX_SIGNIFICANT_DIGITS {
+                return Err(QuantityError::TooPrecise);
+            }
+            for _ in 0..pending_zeros {
+                mantissa *= 10;
+            }
+            pending_zeros = 0;
+            mantissa = mantissa * 10 + i128::from(c - b'0');
+        }
+        exponent += pending_zeros as i64;
+        if mantissa == 0 {
+            return Ok(Quantity::ZERO);
         }
         if binary_pow > 0 {
             mantissa = mantissa

@@ -142,7 +142,7 @@ fn ray_cluster_file_is_relative_to_the_scenario() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(
         dir.path().join("rc.yaml"),
-        "apiVersion: ray.io/v1\nkind: RayCluster\nmetadata: {name: rc}\nspec:\n  headGroupSpec: {rayStartParams: {}, template: {spec: {containers: [{name: head, image: rayproject/ray:2.60.0}]}}}\n  workerGroupSpecs:\n    - {groupName: g, replicas: 0, minReplicas: 0, maxReplicas: 4, rayStartParams: {num-cpus: '2'}, template: {spec: {containers: [{name: w, image: rayproject/ray:2.60.0}]}}}\n",
+        "apiVersion: ray.io/v1\nkind: RayCluster\nmetadata: {name: rc}\nspec:\n  headGroupSpec: {rayStartParams: {}, template: {spec: {containers: [{name: h, image: rayproject/ray:2.60.0}]}}}\n  workerGroupSpecs:\n    - {groupName: g, replicas: 0, minReplicas: 0, maxReplicas: 4, rayStartParams: {num-cpus: '2'}, template: {spec: {containers: [{name: w, image: rayproject/ray:2.60.0}]}}}\n",
     )
     .expect("write");
     let path = dir.path().join("s.yaml");

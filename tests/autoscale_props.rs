@@ -178,6 +178,7 @@ fn build(c: &Case) -> EngineInput {
         }
     }
     let mut ao = serde_json::Map::new();
+    ao.insert("version".into(), json!("v2"));
     if let Some(t) = c.global_idle {
         ao.insert("idleTimeoutSeconds".into(), json!(t));
     }

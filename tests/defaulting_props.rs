@@ -2,8 +2,8 @@
 //! object never adds errors; `validate`, `defaulted` and `default_patch` never panic on arbitrary
 //! JSON trees nor on random mutations of KubeRay's samples.
 //!
-//! Case counts (per run): arbitrary trees 3,000; sample mutations 3,000; valid generated
-//! clusters 2,000 (`PROPTEST_CASES` overrides nothing here; the counts are fixed below).
+//! Case counts (per run, fixed in the configs below): arbitrary trees 3,000; sample mutations
+//! 3,000; generated valid clusters 2,000; samples with autoscaling toggled 2,000 (10,000 total).
 
 mod common;
 

@@ -61,6 +61,11 @@ struct Autoscaler {
 
 impl Autoscaler {
     fn start(cluster: &RayCluster, idle_timeout_s: u32) -> Autoscaler {
+        Self::start_via(cluster, idle_timeout_s, &cluster.gcs_address())
+    }
+
+    /// raygate talks to the GCS at `gcs` (e.g. a proxy); its workers join the real GCS.
+    fn start_via(cluster: &RayCluster, idle_timeout_s: u32, gcs: &str) -> Autoscaler {
         let dir = cluster.temp.path().join("as");
         std::fs::create_dir_all(&dir).expect("mkdir");
         let file = dir.join("raycluster.yaml");
@@ -69,7 +74,7 @@ impl Autoscaler {
         let out = std::fs::File::create(&log).expect("log");
         let err = out.try_clone().expect("log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_raygate"));
-        cmd.args(["autoscale", "local", "--gcs"])
+        cmd.args(["autoscale", "local", "--gcs", gcs, "--ray-address"])
             .arg(cluster.gcs_address())
             .arg("--cluster")
             .arg(&file)
@@ -120,6 +125,14 @@ impl Autoscaler {
 
 impl Drop for Autoscaler {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!(
+                "--- raygate autoscale local log (tail) ---\n{}",
+                lines[lines.len().saturating_sub(40)..].join("\n")
+            );
+        }
         if matches!(self.child.try_wait(), Ok(None)) {
             self.stop();
         }
@@ -359,4 +372,93 @@ request_resources(num_cpus=4)
     now.sort();
     expected.sort();
     assert_eq!(now, expected, "{}", autoscaler.log());
+}
+
+/// A TCP proxy on 127.0.0.1 that can be cut (all connections dropped, new ones refused).
+struct Proxy {
+    port: u16,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(target: String) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (cut2, conns2) = (cut.clone(), conns.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if cut2.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(&target) else {
+                    continue;
+                };
+                let pairs = [
+                    (client.try_clone(), server.try_clone()),
+                    (server.try_clone(), client.try_clone()),
+                ];
+                if let Ok(mut v) = conns2.lock() {
+                    v.push(client);
+                    v.push(server);
+                }
+                for (from, to) in pairs {
+                    if let (Ok(mut from), Ok(mut to)) = (from, to) {
+                        std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut from, &mut to);
+                            let _ = to.shutdown(std::net::Shutdown::Both);
+                        });
+                    }
+                }
+            }
+        });
+        Proxy { port, cut, conns }
+    }
+
+    fn set_cut(&self, on: bool) {
+        self.cut.store(on, std::sync::atomic::Ordering::SeqCst);
+        if on && let Ok(mut v) = self.conns.lock() {
+            for c in v.drain(..) {
+                let _ = c.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
+
+#[test]
+fn gcs_unreachable_means_no_scale_down() {
+    let Some(cluster) = RayCluster::start_head() else {
+        return;
+    };
+    let rt = rt();
+    let gcs = rt
+        .block_on(GcsClient::connect(
+            &cluster.gcs_address(),
+            GcsOptions::default(),
+        ))
+        .expect("connect");
+    let mut cx = Ctx { rt, gcs };
+    let proxy = Proxy::start(cluster.gcs_address());
+    let autoscaler = Autoscaler::start_via(&cluster, 3, &format!("127.0.0.1:{}", proxy.port));
+    let minute = Duration::from_secs(60);
+
+    create_actor(&cluster, "a", 1, true);
+    let w = cx.wait_workers(&cluster, &autoscaler, 1, minute);
+    // Cut raygate off from the GCS, then make the worker idle: it must stay.
+    proxy.set_cut(true);
+    kill_actor(&cluster, "a");
+    std::thread::sleep(Duration::from_secs(15));
+    assert_eq!(workers(&cx.snapshot()), w, "{}", autoscaler.log());
+    assert!(
+        autoscaler.log().contains("GCS unavailable, not scaling"),
+        "{}",
+        autoscaler.log()
+    );
+    // GCS back: the idle worker is drained and stopped.
+    proxy.set_cut(false);
+    cx.wait_workers(&cluster, &autoscaler, 0, minute);
 }

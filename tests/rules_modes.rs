@@ -203,3 +203,56 @@ fn spec_edge_cases_from_the_research_notes() {
     assert!(r.iter().all(|x| !x.is_error()));
     assert!(r[0].message.ends_with("KubeRay will use 5 (maxReplicas 5)"));
 }
+
+#[test]
+fn generate_name_is_checked_as_the_generated_name() {
+    let d = ValidateOptions::default();
+    let named = |edits: &[(&str, serde_json::Value)]| {
+        let mut v = with(edits);
+        v["metadata"].as_object_mut().unwrap().remove("name");
+        v
+    };
+    // 48 + 5 = 53: fine; 49 + 5 = 54: M1 at metadata.generateName.
+    assert!(
+        validate(
+            &named(&[("/metadata/generateName", json!("a".repeat(48)))]),
+            None,
+            &d
+        )
+        .is_empty()
+    );
+    let r = validate(
+        &named(&[("/metadata/generateName", json!("a".repeat(49)))]),
+        None,
+        &d,
+    );
+    assert_eq!(
+        (r[0].rule.as_str(), r[0].path.as_str()),
+        ("M1", "metadata.generateName")
+    );
+    // A prefix ending in '-' is fine (the suffix is alphanumeric); one starting with a digit is not.
+    assert!(
+        validate(
+            &named(&[("/metadata/generateName", json!("ray-"))]),
+            None,
+            &d
+        )
+        .is_empty()
+    );
+    let r = validate(
+        &named(&[("/metadata/generateName", json!("1ray-"))]),
+        None,
+        &d,
+    );
+    assert_eq!(
+        (r[0].rule.as_str(), r[0].path.as_str()),
+        ("M2", "metadata.generateName")
+    );
+    // Neither name nor generateName: the API server's required-value error, not M2.
+    let r = validate(&named(&[]), None, &d);
+    assert_eq!(rules(&r), vec!["CRD-REQUIRED"]);
+    assert_eq!(
+        r[0].message,
+        "Required value: name or generateName is required"
+    );
+}

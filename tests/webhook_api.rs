@@ -607,3 +607,50 @@ async fn ephemeral_certificate_when_none_is_present() {
         .expect("error");
     assert!(err.to_string().contains("missing"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feature_gates_reach_the_rules() {
+    let spec = "RayClusterNetworkPolicy=true,RayClusterMTLS=true,RayClusterHistoryServer=true,GCSFaultToleranceEmbeddedStorage=true";
+    let gates = raygate::violation::FeatureGates::parse(spec).unwrap();
+    let srv = start(|o| o.validate.gates = gates.clone()).await;
+    let mut c = srv.conn(Proto::H2).await;
+    let opts = ValidateOptions {
+        gates,
+        ..Default::default()
+    };
+    let mut changed = 0;
+    for (i, (file, obj)) in samples().iter().enumerate() {
+        let d = raygate::defaulting::defaulted(obj);
+        let with = raygate::rules::validate(&d, None, &opts)
+            .iter()
+            .any(|v| v.severity == Severity::Error);
+        let without = !core_errors(obj, None).is_empty();
+        if with != without {
+            changed += 1;
+        }
+        let (_, resp) = post_json(
+            &mut c,
+            VALIDATE,
+            &review(&format!("g{i}"), "CREATE", Some(obj), None),
+        )
+        .await;
+        assert_eq!(resp["response"]["allowed"], !with, "{file}: {resp}");
+    }
+    assert!(changed > 0, "the gates change some verdicts");
+    srv.stop().await;
+    // the CLI rejects unknown gates
+    let args = raygate::cli::serve::ServeArgs {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
+        tls_cert: None,
+        tls_key: None,
+        feature_gates: "NoSuchGate=true".into(),
+        log_format: raygate::cli::serve::LogFormat::Text,
+        body_limit: 1024,
+        request_timeout: 1.0,
+        shutdown_delay: 0.0,
+        drain_timeout: 1.0,
+        cert_poll_interval: 1.0,
+    };
+    assert!(args.to_options().unwrap_err().contains("NoSuchGate"));
+}

@@ -124,6 +124,82 @@ fn read_all(bytes: &[u8]) -> usize {
     n
 }
 
+/// Places in a RayCluster where arbitrary values are put by the mutation property.
+const PATHS: &[&str] = &[
+    "spec",
+    "metadata",
+    "metadata/name",
+    "metadata/annotations",
+    "spec/enableInTreeAutoscaling",
+    "spec/autoscalerOptions",
+    "spec/autoscalerOptions/resources",
+    "spec/autoscalerOptions/resources/limits",
+    "spec/autoscalerOptions/idleTimeoutSeconds",
+    "spec/headGroupSpec",
+    "spec/headGroupSpec/rayStartParams",
+    "spec/headGroupSpec/template",
+    "spec/headGroupSpec/template/spec/containers",
+    "spec/workerGroupSpecs",
+    "spec/workerGroupSpecs/0",
+    "spec/workerGroupSpecs/0/replicas",
+    "spec/workerGroupSpecs/0/minReplicas",
+    "spec/workerGroupSpecs/0/maxReplicas",
+    "spec/workerGroupSpecs/0/numOfHosts",
+    "spec/workerGroupSpecs/0/groupName",
+    "spec/workerGroupSpecs/0/template/spec/containers/0/resources",
+    "spec/gcsFaultToleranceOptions",
+    "spec/networkPolicy",
+    "spec/tlsOptions",
+    "spec/authOptions",
+    "spec/rayVersion",
+    "status",
+];
+
+fn base() -> Value {
+    serde_json::json!({
+        "apiVersion": "ray.io/v1",
+        "kind": "RayCluster",
+        "metadata": {"name": "prop"},
+        "spec": {
+            "rayVersion": "2.52.0",
+            "enableInTreeAutoscaling": true,
+            "autoscalerOptions": {"resources": {"limits": {"cpu": "1"}}},
+            "headGroupSpec": {"rayStartParams": {}, "template": {"spec": {"containers": [
+                {"name": "ray-head", "image": "rayproject/ray:2.52.0"}]}}},
+            "workerGroupSpecs": [{"groupName": "g", "replicas": 1, "minReplicas": 0, "maxReplicas": 3,
+                "rayStartParams": {}, "template": {"spec": {"containers": [
+                    {"name": "w", "image": "rayproject/ray:2.52.0", "resources": {}}]}}}]
+        }
+    })
+}
+
+fn set(v: &mut Value, path: &str, val: Value) {
+    let mut cur = v;
+    let segs: Vec<&str> = path.split('/').collect();
+    for (i, seg) in segs.iter().enumerate() {
+        let last = i + 1 == segs.len();
+        let next = match cur {
+            Value::Object(m) => {
+                if last {
+                    m.insert(seg.to_string(), val);
+                    return;
+                }
+                m.entry(seg.to_string()).or_insert(Value::Null)
+            }
+            Value::Array(a) => match seg.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                Some(x) if last => {
+                    *x = val;
+                    return;
+                }
+                Some(x) => x,
+                None => return,
+            },
+            _ => return,
+        };
+        cur = next;
+    }
+}
+
 proptest! {
     #![proptest_config(cfg())]
 
@@ -143,6 +219,26 @@ proptest! {
         for r in c.check_text(&s, 0) {
             for f in &r.findings {
                 prop_assert!(!f.message.contains("internal error"), "{}", f.message);
+            }
+        }
+    }
+
+    #[test]
+    fn pipeline_never_panics_on_mutated_rayclusters(
+        edits in prop::collection::vec((prop::sample::select(PATHS.to_vec()), json_value()), 1..4)
+    ) {
+        let mut v = base();
+        for (path, val) in edits {
+            set(&mut v, path, val);
+        }
+        let y = yaml::to_yaml(&v);
+        let c = Checker::default();
+        let reports = c.check_text(&y, 0);
+        prop_assert!(!reports.is_empty());
+        for r in &reports {
+            for f in &r.findings {
+                prop_assert!(!f.message.contains("internal error"), "{}\n{}", f.message, y);
+                prop_assert!(f.line >= 1 && f.line <= y.lines().count().max(1), "{:?}\n{}", f, y);
             }
         }
     }

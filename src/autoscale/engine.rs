@@ -1,7 +1,7 @@
 //! The autoscaling decision: one pure function from a snapshot to a plan (Ray autoscaler v2
 //! scheduler semantics + v2 KubeRay provider patch arithmetic). No I/O, no clock.
 
-use super::engine_config::{ClusterConfig, NodeTypeConfig, cluster_config};
+use super::engine_config::{ClusterConfig, cluster_config};
 use super::engine_sched::{Ctx, Node, NodeStatus, Req, SCALE, Source, to_fixed};
 use super::types::*;
 use crate::violation::{ValidateOptions, Violation};
@@ -11,6 +11,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 const IMPLICIT_PREFIX: &str = "node:__internal_implicit_resource_";
 const MAX_RELEVANT_RESOURCES: usize = 64;
 const MAX_PLACEHOLDER_PODS: u64 = 1_000_000;
+/// Bound on the nodes one plan may add (memory and time stay bounded for absurd demands; the
+/// rest is reported infeasible).
+const MAX_NEW_NODES: u64 = 1_000_000;
 
 /// Plans one autoscaler iteration.
 pub fn plan(input: &EngineInput) -> Plan {
@@ -19,7 +22,8 @@ pub fn plan(input: &EngineInput) -> Plan {
             .into_iter()
             .filter(|v| v.is_error())
             .collect();
-    let cfg = match cluster_config(&input.ray_cluster) {
+    let cluster = crate::defaulting::defaulted(&input.ray_cluster);
+    let cfg = match cluster_config(&cluster) {
         Ok(c) => Some(c),
         Err(v) => {
             violations.extend(v);
@@ -27,7 +31,7 @@ pub fn plan(input: &EngineInput) -> Plan {
         }
     };
     violations.extend(check_input(input));
-    let status_base = status_summary(input, cfg.as_ref());
+    let status_base = status_summary(input);
     let Some(cfg) = cfg.filter(|_| violations.is_empty()) else {
         return Plan {
             violations,
@@ -309,13 +313,7 @@ fn plan_valid(input: &EngineInput, cfg: &ClusterConfig) -> Result<Plan, Vec<Viol
         type_priority: types.iter().map(|t| t.priority).collect(),
         type_max: types.iter().map(|t| t.max_pods).collect(),
         type_launchable: types.iter().map(|t| !t.suspended).collect(),
-        max_num_nodes: Some(
-            types
-                .iter()
-                .map(|t| t.max_pods)
-                .fold(0u64, u64::saturating_add)
-                .saturating_add(1),
-        ),
+        max_num_nodes: None,
     };
 
     let mut ray_by_pod: HashMap<&str, &RayNode> = HashMap::new();
@@ -412,6 +410,14 @@ fn plan_valid(input: &EngineInput, cfg: &ClusterConfig) -> Result<Plan, Vec<Viol
         }
     }
 
+    ctx.max_num_nodes = Some(
+        types
+            .iter()
+            .map(|t| t.max_pods)
+            .fold(0u64, u64::saturating_add)
+            .saturating_add(1)
+            .min((ctx.order.len() as u64).saturating_add(MAX_NEW_NODES)),
+    );
     // min workers: TO_LAUNCH nodes in front
     let mut front = Vec::new();
     for (t, tc) in types.iter().enumerate() {
@@ -724,7 +730,7 @@ fn termination_order(ctx: &Ctx, ids: Vec<usize>) -> Vec<usize> {
 }
 
 /// The status text inputs that do not depend on the decision.
-fn status_summary(input: &EngineInput, cfg: Option<&ClusterConfig>) -> StatusSummary {
+fn status_summary(input: &EngineInput) -> StatusSummary {
     let group_of: HashMap<&str, &str> = input
         .pods
         .iter()
@@ -783,7 +789,6 @@ fn status_summary(input: &EngineInput, cfg: Option<&ClusterConfig>) -> StatusSum
         st.pending
             .push((p.name.clone(), p.group.clone(), details.to_string()));
     }
-    let _ = cfg;
     st.constraints = input.ray.constraints.clone();
     st.demands = input
         .ray
@@ -805,16 +810,4 @@ fn status_summary(input: &EngineInput, cfg: Option<&ClusterConfig>) -> StatusSum
         }
     }
     st
-}
-
-/// The one thing callers outside need besides `plan`.
-pub fn node_type_names(obj: &Value) -> Vec<String> {
-    cluster_config(obj)
-        .map(|c| {
-            c.node_types
-                .into_iter()
-                .map(|t: NodeTypeConfig| t.name)
-                .collect()
-        })
-        .unwrap_or_default()
 }

@@ -2,6 +2,7 @@
 //!
 //! Reads the RayCluster through a small typed view of the fields the engine needs.
 
+use crate::quantity::Quantity;
 use crate::violation::Violation;
 use serde::Deserialize;
 use serde_json::Value;
@@ -407,99 +408,20 @@ fn parse_custom_resources(raw: &str) -> Result<BTreeMap<String, f64>, String> {
     Ok(out)
 }
 
-/// Ray's `parse_quantity` rounded up (`ROUND_UP`), exact (no floating point).
-// TODO(merge): switch to `crate::quantity::Quantity` once the core lands.
+/// A Kubernetes quantity rounded up to an integer, as Ray's `_round_up_k8s_quantity` does
+/// (exact: the core's `Quantity`, no floating point).
 pub(crate) fn ceil_quantity(v: &Value) -> Result<u64, String> {
-    let s = match v {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.trim().to_string(),
-        other => return Err(format!("quantity {other} is not a number or string")),
+    let q = match Quantity::from_json(v) {
+        Some(Ok(q)) => q,
+        Some(Err(e)) => return Err(format!("quantity {v}: {e}")),
+        None => return Err(format!("quantity {v} is not a number or string")),
     };
-    let bytes = s.as_bytes();
-    let (num, base, exp): (&str, u32, i32) = {
-        let exp_of = |c: u8| -> Option<i32> {
-            Some(match c {
-                b'n' => -3,
-                b'u' => -2,
-                b'm' => -1,
-                b'k' | b'K' => 1,
-                b'M' => 2,
-                b'G' => 3,
-                b'T' => 4,
-                b'P' => 5,
-                b'E' => 6,
-                _ => return None,
-            })
-        };
-        let n = bytes.len();
-        if n >= 2 && bytes[n - 1] == b'i' {
-            match exp_of(bytes[n - 2]) {
-                Some(e) if bytes[n - 2] != b'k' => (&s[..n - 2], 1024, e),
-                _ => return Err(format!("quantity {s:?}: unknown suffix")),
-            }
-        } else if n >= 1
-            && let Some(e) = exp_of(bytes[n - 1])
-        {
-            (&s[..n - 1], 1000, e)
-        } else {
-            (&s[..], 1000, 0)
-        }
-    };
-    // decimal number → (mantissa, power of ten)
-    let (mant, pow10) =
-        parse_decimal(num).ok_or_else(|| format!("quantity {s:?}: Invalid number format"))?;
-    if mant < 0 {
-        return Err(format!("quantity {s:?} is negative"));
+    if q.is_negative() {
+        return Err(format!("quantity {v} is negative"));
     }
-    // value = mant × 10^pow10 × base^exp as a fraction num/den
-    let mut numer: i128 = mant;
-    let mut denom: i128 = 1;
-    let mul = |a: i128, b: i128| {
-        a.checked_mul(b)
-            .ok_or_else(|| format!("quantity {s:?} is too large"))
-    };
-    if pow10 >= 0 {
-        numer = mul(numer, 10i128.pow(pow10 as u32))?;
-    } else {
-        denom = mul(denom, 10i128.pow((-pow10) as u32))?;
-    }
-    if exp >= 0 {
-        numer = mul(numer, (base as i128).pow(exp as u32))?;
-    } else {
-        denom = mul(denom, (base as i128).pow((-exp) as u32))?;
-    }
-    let q = (numer + denom - 1) / denom;
-    u64::try_from(q).map_err(|_| format!("quantity {s:?} is too large"))
-}
-
-fn parse_decimal(s: &str) -> Option<(i128, i32)> {
-    let (body, e) = match s.find(['e', 'E']) {
-        Some(i) => (&s[..i], s[i + 1..].parse::<i32>().ok()?),
-        None => (s, 0),
-    };
-    if !(-30..=30).contains(&e) {
-        return None;
-    }
-    let (neg, body) = match body.strip_prefix('-') {
-        Some(b) => (true, b),
-        None => (false, body.strip_prefix('+').unwrap_or(body)),
-    };
-    let (int, frac) = match body.split_once('.') {
-        Some((i, f)) => (i, f),
-        None => (body, ""),
-    };
-    if int.is_empty() && frac.is_empty() {
-        return None;
-    }
-    if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) || int.len() + frac.len() > 30 {
-        return None;
-    }
-    let digits = format!("{int}{frac}");
-    let mut m: i128 = digits.parse().ok()?;
-    if neg {
-        m = -m;
-    }
-    Some((m, e - frac.len() as i32))
+    q.ceil_scaled(0)
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| format!("quantity {v} is too large"))
 }
 
 #[cfg(test)]
@@ -523,20 +445,22 @@ mod tests {
             ("1k", 1000),
             ("1e3", 1000),
             ("7n", 1),
+            ("2000m", 2),
         ];
         for (q, want) in cases {
             assert_eq!(ceil_quantity(&json!(q)).unwrap(), want, "{q}");
         }
         assert_eq!(ceil_quantity(&json!(3)).unwrap(), 3);
-        assert!(
-            ceil_quantity(&json!("1ki"))
-                .unwrap_err()
-                .contains("unknown suffix")
-        );
+        assert!(ceil_quantity(&json!("1ki")).unwrap_err().contains("suffix"));
         assert!(
             ceil_quantity(&json!("abc"))
                 .unwrap_err()
-                .contains("Invalid number format")
+                .contains("regular expression")
+        );
+        assert!(
+            ceil_quantity(&json!("-1"))
+                .unwrap_err()
+                .contains("negative")
         );
     }
 

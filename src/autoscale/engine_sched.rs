@@ -347,94 +347,17 @@ impl Ctx {
             });
             classes[c].push((pos, id));
         }
-        let mut heads = vec![0usize; classes.len()];
-        let mut sims: Vec<Option<Sim>> = vec![None; classes.len()];
         let mut chosen = vec![false; cands.len()];
-        while rem.iter().any(|&r| r > 0) {
-            let mut best: Option<usize> = None;
-            for c in 0..classes.len() {
-                if heads[c] >= classes[c].len() {
-                    continue;
-                }
-                if sims[c].is_none() {
-                    let id = classes[c][heads[c]].1;
-                    sims[c] = Some(self.simulate(&self.nodes[id], src, reqs, &rem));
-                }
-                let sim = sims[c].as_ref().map(|s| (s.total_placed, s.score));
-                let Some((tp, sc)) = sim else { continue };
-                if tp == 0 {
-                    continue;
-                }
-                best = match best {
-                    None => Some(c),
-                    Some(b) => {
-                        let bs = sims[b].as_ref().map(|s| s.score);
-                        let better = match bs {
-                            Some(bs) => {
-                                let a = (sc, self.nodes[classes[c][heads[c]].1].priority);
-                                let bb = (bs, self.nodes[classes[b][heads[b]].1].priority);
-                                cmp_key(a, bb) == std::cmp::Ordering::Greater
-                                    || (cmp_key(a, bb) == std::cmp::Ordering::Equal
-                                        && classes[c][heads[c]].0 < classes[b][heads[b]].0)
-                            }
-                            None => true,
-                        };
-                        if better { Some(c) } else { Some(b) }
-                    }
-                };
-            }
-            let Some(b) = best else { break };
-            let Some(bsim) = sims[b].clone() else { break };
-            let bkey = (bsim.score, self.nodes[classes[b][heads[b]].1].priority);
-            // tie limit: stop before the first node of an equally scored class
-            let mut tie_pos = usize::MAX;
-            for c in 0..classes.len() {
-                if c == b || heads[c] >= classes[c].len() {
-                    continue;
-                }
-                if let Some(s) = &sims[c]
-                    && s.total_placed > 0
-                    && cmp_key((s.score, self.nodes[classes[c][heads[c]].1].priority), bkey)
-                        == std::cmp::Ordering::Equal
-                {
-                    tie_pos = tie_pos.min(classes[c][heads[c]].0);
-                }
-            }
-            let avail_nodes = classes[b][heads[b]..]
-                .iter()
-                .take_while(|(p, _)| *p < tie_pos)
-                .count() as u64;
-            let mut jmax = avail_nodes.saturating_sub(1);
-            for c in 0..classes.len() {
-                if heads[c] >= classes[c].len() && c != b {
-                    continue;
-                }
-                if let Some(s) = &sims[c] {
-                    jmax = jmax.min(batch_limit(s, &bsim.placed, &rem));
-                }
-            }
-            let k = (jmax + 1) as usize;
-            for i in 0..k {
-                let (pos, id) = classes[b][heads[b] + i];
-                if atomic {
-                    undo.push((id, self.nodes[id].clone()));
-                }
-                self.commit(id, src, reqs, &bsim.placed);
-                chosen[pos] = true;
-                target.push(id);
-            }
-            heads[b] += k;
-            for (r, p) in rem.iter_mut().zip(&bsim.placed) {
-                *r -= p * k as u64;
-            }
-            for s in sims.iter_mut() {
-                if let Some(sim) = s
-                    && !still_valid(sim, &bsim.placed, &rem)
-                {
-                    *s = None;
-                }
-            }
-        }
+        self.place_on_existing(
+            src,
+            reqs,
+            &mut rem,
+            &classes,
+            &mut chosen,
+            &mut target,
+            atomic,
+            &mut undo,
+        );
         for (pos, &id) in cands.iter().enumerate() {
             if !chosen[pos] {
                 target.push(id);
@@ -539,12 +462,223 @@ impl Ctx {
         rem
     }
 
+    /// The existing-node phase of `_try_schedule`: repeatedly the best node (score, priority, then
+    /// list position) takes what first-fit places on it. Classes of identical nodes share one
+    /// simulation; a heap orders the classes, and per-shape indexes find the classes whose
+    /// first-fit result changes when the remaining counts drop, so a round costs O(log C) plus
+    /// the re-simulated classes. A run of nodes of the winning class is committed at once while
+    /// no class's result can change (and no equally scored class comes earlier in the list).
+    #[allow(clippy::too_many_arguments)]
+    fn place_on_existing(
+        &mut self,
+        src: Source,
+        reqs: &[Req],
+        rem: &mut [u64],
+        classes: &[Vec<(usize, usize)>],
+        chosen: &mut [bool],
+        target: &mut Vec<usize>,
+        atomic: bool,
+        undo: &mut Vec<(usize, Node)>,
+    ) {
+        use std::collections::BinaryHeap;
+        let nc = classes.len();
+        let ns = reqs.len();
+        let mut heads = vec![0usize; nc];
+        let mut sims: Vec<Option<Sim>> = vec![None; nc];
+        let mut ver = vec![0u32; nc];
+        let mut dirty: Vec<usize> = (0..nc).collect();
+        let mut is_dirty = vec![true; nc];
+        let mut heap: BinaryHeap<(HeapKey, usize, u32)> = BinaryHeap::new();
+        let mut cap_heaps: Vec<BinaryHeap<(u64, usize, u32)>> = vec![BinaryHeap::new(); ns];
+        let mut count_lim: Vec<Vec<(usize, u32)>> = vec![Vec::new(); ns];
+        let live = |heads: &[usize], c: usize| heads[c] < classes[c].len();
+        while rem.iter().any(|&r| r > 0) {
+            // (re)simulate invalidated classes
+            while let Some(c) = dirty.pop() {
+                is_dirty[c] = false;
+                if !live(&heads, c) {
+                    continue;
+                }
+                let (pos, id) = classes[c][heads[c]];
+                let sim = self.simulate(&self.nodes[id], src, reqs, rem);
+                ver[c] = ver[c].wrapping_add(1);
+                if sim.total_placed == 0 {
+                    // places nothing now, and cannot later (counts only drop)
+                    sims[c] = None;
+                    continue;
+                }
+                for i in 0..ns {
+                    if sim.placed[i] < sim.cap[i] {
+                        if sim.placed[i] > 0 {
+                            count_lim[i].push((c, ver[c]));
+                        }
+                    } else if sim.cap[i] > 0 {
+                        cap_heaps[i].push((sim.cap[i], c, ver[c]));
+                    }
+                }
+                heap.push((
+                    HeapKey::new(sim.score, self.nodes[id].priority, pos),
+                    c,
+                    ver[c],
+                ));
+                sims[c] = Some(sim);
+            }
+            let valid = |e: &(HeapKey, usize, u32), heads: &[usize], ver: &[u32]| {
+                let c = e.1;
+                ver[c] == e.2 && heads[c] < classes[c].len() && classes[c][heads[c]].0 == e.0.pos
+            };
+            let best = loop {
+                match heap.pop() {
+                    None => break None,
+                    Some(e) if valid(&e, &heads, &ver) => break Some(e),
+                    Some(_) => {}
+                }
+            };
+            let Some((bkey, b, bver)) = best else { break };
+            let Some(bsim) = sims[b].clone() else { break };
+            // the first equally scored class later in the list bounds the run
+            let mut tie_pos = usize::MAX;
+            while let Some(top) = heap.peek() {
+                if !valid(top, &heads, &ver) {
+                    heap.pop();
+                    continue;
+                }
+                if top.0.same_score(&bkey) {
+                    tie_pos = top.0.pos;
+                }
+                break;
+            }
+            let run = classes[b][heads[b]..]
+                .iter()
+                .take_while(|(p, _)| *p < tie_pos)
+                .count() as u64;
+            let mut jmax = run.saturating_sub(1);
+            for i in 0..ns {
+                let p = bsim.placed[i];
+                if p == 0 {
+                    continue;
+                }
+                count_lim[i].retain(|&(c, v)| ver[c] == v && heads[c] < classes[c].len());
+                if !count_lim[i].is_empty() {
+                    jmax = 0;
+                    break;
+                }
+                while let Some(&(cap, c, v)) = cap_heaps[i].peek() {
+                    if ver[c] != v || !live(&heads, c) {
+                        cap_heaps[i].pop();
+                        continue;
+                    }
+                    jmax = jmax.min((rem[i] - cap) / p);
+                    break;
+                }
+            }
+            let k = (jmax + 1) as usize;
+            for i in 0..k {
+                let (pos, id) = classes[b][heads[b] + i];
+                if atomic {
+                    undo.push((id, self.nodes[id].clone()));
+                }
+                self.commit(id, src, reqs, &bsim.placed);
+                chosen[pos] = true;
+                target.push(id);
+            }
+            heads[b] += k;
+            for (r, p) in rem.iter_mut().zip(&bsim.placed) {
+                *r -= p * k as u64;
+            }
+            // invalidate classes whose first-fit result changed
+            let mut invalidate = |c: usize, ver: &mut [u32], sims: &mut [Option<Sim>]| {
+                ver[c] = ver[c].wrapping_add(1);
+                sims[c] = None;
+                if !is_dirty[c] {
+                    is_dirty[c] = true;
+                    dirty.push(c);
+                }
+            };
+            for i in 0..ns {
+                if bsim.placed[i] == 0 {
+                    continue;
+                }
+                for (c, v) in std::mem::take(&mut count_lim[i]) {
+                    if ver[c] == v {
+                        invalidate(c, &mut ver, &mut sims);
+                    }
+                }
+                while let Some(&(cap, c, v)) = cap_heaps[i].peek() {
+                    if ver[c] != v {
+                        cap_heaps[i].pop();
+                    } else if cap > rem[i] {
+                        cap_heaps[i].pop();
+                        invalidate(c, &mut ver, &mut sims);
+                    } else {
+                        break;
+                    }
+                }
+            }
+            if ver[b] == bver && live(&heads, b) {
+                let pos = classes[b][heads[b]].0;
+                heap.push((HeapKey::new(bsim.score, bkey.prio, pos), b, bver));
+            }
+        }
+    }
+
     /// Nodes of a type in the context (any status), as Ray's `_compute_available_node_types`.
     pub fn count_of_type(&self, t: usize) -> u64 {
         self.order
             .iter()
             .filter(|&&id| self.nodes[id].type_idx == Some(t))
             .count() as u64
+    }
+}
+
+/// Ordering of candidate classes: higher score, then higher priority, then earlier position.
+#[derive(Debug, Clone, Copy)]
+struct HeapKey {
+    score: Score,
+    prio: i64,
+    pos: usize,
+}
+
+impl HeapKey {
+    fn new(score: Score, prio: i64, pos: usize) -> Self {
+        // normalize -0.0 so that equal scores compare equal under total_cmp
+        let score = Score {
+            min: score.min + 0.0,
+            mean: score.mean + 0.0,
+            ..score
+        };
+        HeapKey { score, prio, pos }
+    }
+
+    fn cmp_score(&self, o: &Self) -> std::cmp::Ordering {
+        self.score
+            .gpu_ok
+            .cmp(&o.score.gpu_ok)
+            .then(self.score.matching.cmp(&o.score.matching))
+            .then(self.score.min.total_cmp(&o.score.min))
+            .then(self.score.mean.total_cmp(&o.score.mean))
+            .then(self.prio.cmp(&o.prio))
+    }
+
+    fn same_score(&self, o: &Self) -> bool {
+        self.cmp_score(o) == std::cmp::Ordering::Equal
+    }
+}
+
+impl PartialEq for HeapKey {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for HeapKey {}
+impl PartialOrd for HeapKey {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for HeapKey {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.cmp_score(o).then(o.pos.cmp(&self.pos))
     }
 }
 
@@ -581,4 +715,292 @@ fn still_valid(sim: &Sim, p: &[u64], rem: &[u64]) -> bool {
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Ray's `_try_schedule` literally: one node per round, every candidate simulated.
+    fn reference(ctx: &mut Ctx, src: Source, reqs: &[Req], atomic: bool) -> Vec<u64> {
+        let before = ctx.clone();
+        let mut rem: Vec<u64> = reqs.iter().map(|q| q.count).collect();
+        let mut target = Vec::new();
+        let mut exhausted = Vec::new();
+        let mut cands = Vec::new();
+        for &id in &ctx.order {
+            let n = &ctx.nodes[id];
+            if n.status == NodeStatus::ToTerminate || (n.running && !ctx.can_fit_any(n, src, reqs))
+            {
+                exhausted.push(id);
+            } else {
+                cands.push(id);
+            }
+        }
+        let mut chosen = vec![false; cands.len()];
+        while rem.iter().any(|&r| r > 0) {
+            let mut best: Option<(usize, Sim)> = None;
+            for (i, &id) in cands.iter().enumerate() {
+                if chosen[i] {
+                    continue;
+                }
+                let sim = ctx.simulate(&ctx.nodes[id], src, reqs, &rem);
+                if sim.total_placed == 0 {
+                    continue;
+                }
+                let key = (sim.score, ctx.nodes[id].priority);
+                let better = match &best {
+                    None => true,
+                    Some((bi, bs)) => {
+                        cmp_key(key, (bs.score, ctx.nodes[cands[*bi]].priority))
+                            == std::cmp::Ordering::Greater
+                    }
+                };
+                if better {
+                    best = Some((i, sim));
+                }
+            }
+            let Some((i, sim)) = best else { break };
+            chosen[i] = true;
+            ctx.commit(cands[i], src, reqs, &sim.placed);
+            target.push(cands[i]);
+            for (r, p) in rem.iter_mut().zip(&sim.placed) {
+                *r -= p;
+            }
+        }
+        for (i, &id) in cands.iter().enumerate() {
+            if !chosen[i] {
+                target.push(id);
+            }
+        }
+        target.extend(exhausted);
+        let mut available: Vec<u64> = (0..ctx.type_total.len())
+            .map(|t| ctx.type_max[t].saturating_sub(ctx.count_of_type(t)))
+            .collect();
+        let mut pool: Vec<usize> = (0..ctx.type_total.len())
+            .filter(|&t| available[t] > 0 && ctx.type_launchable[t])
+            .collect();
+        while rem.iter().any(|&r| r > 0) && !pool.is_empty() {
+            if let Some(m) = ctx.max_num_nodes
+                && target.len() as u64 >= m
+            {
+                break;
+            }
+            let mut best: Option<(usize, usize, Sim)> = None;
+            for (pp, &t) in pool.iter().enumerate() {
+                let fresh = ctx.fresh_node(t, NodeStatus::ToLaunch);
+                let sim = ctx.simulate(&fresh, src, reqs, &rem);
+                if sim.total_placed == 0 {
+                    continue;
+                }
+                let better = match &best {
+                    None => true,
+                    Some((_, bt, bs)) => {
+                        cmp_key(
+                            (sim.score, ctx.type_priority[t]),
+                            (bs.score, ctx.type_priority[*bt]),
+                        ) == std::cmp::Ordering::Greater
+                    }
+                };
+                if better {
+                    best = Some((pp, t, sim));
+                }
+            }
+            let Some((pp, t, sim)) = best else { break };
+            let id = ctx.nodes.len();
+            ctx.nodes.push(ctx.fresh_node(t, NodeStatus::ToLaunch));
+            ctx.commit(id, src, reqs, &sim.placed);
+            target.push(id);
+            for (r, p) in rem.iter_mut().zip(&sim.placed) {
+                *r -= p;
+            }
+            available[t] -= 1;
+            pool.remove(pp);
+            if available[t] > 0 {
+                pool.push(t);
+            }
+        }
+        if atomic && rem.iter().any(|&r| r > 0) {
+            *ctx = before;
+            return rem;
+        }
+        ctx.order = target;
+        rem
+    }
+
+    fn fx(v: u32) -> i64 {
+        v as i64 * SCALE as i64
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn ctx_strategy() -> impl Strategy<Value = (Ctx, Vec<Req>, bool)> {
+        let node_templates = proptest::collection::vec(
+            (0u32..3, 0u32..5, 0u32..3, any::<bool>(), 0u64..3, 1usize..6),
+            0..8,
+        );
+        let types = proptest::collection::vec((1u32..9, 0u32..3, 0u64..6, -1i64..2), 1..4);
+        let reqs = proptest::collection::vec((0u32..5, 0u32..3, 0u64..40, any::<bool>()), 1..5);
+        (node_templates, types, reqs, any::<bool>()).prop_map(|(templates, types, reqs, atomic)| {
+            let mut ctx = Ctx {
+                nres: 2,
+                implicit: vec![false, false],
+                gpu: Some(1),
+                nodes: Vec::new(),
+                order: Vec::new(),
+                type_total: types
+                    .iter()
+                    .map(|(c, g, _, _)| vec![fx(*c), fx(*g)])
+                    .collect(),
+                type_has: types
+                    .iter()
+                    .map(|(_, g, _, _)| if *g > 0 { 3 } else { 1 })
+                    .collect(),
+                type_extras: types.iter().map(|_| (0, 0.0, 0.0)).collect(),
+                type_priority: types.iter().map(|(_, _, _, p)| *p).collect(),
+                type_max: types.iter().map(|(_, _, m, _)| *m + 6).collect(),
+                type_launchable: types.iter().map(|_| true).collect(),
+                max_num_nodes: None,
+            };
+            for (ti, used_c, used_g, running, idle, copies) in templates {
+                let t = ti as usize % types.len();
+                for _ in 0..copies {
+                    let mut n = ctx.fresh_node(t, NodeStatus::Schedulable);
+                    n.running = running;
+                    n.idle_ms = idle;
+                    n.avail[0][0] = (n.total[0] - fx(used_c)).max(0);
+                    n.avail[0][1] = (n.total[1] - fx(used_g)).max(0);
+                    let id = ctx.nodes.len();
+                    ctx.nodes.push(n);
+                    ctx.order.push(id);
+                }
+            }
+            let spread_label = 7u32;
+            let reqs: Vec<Req> = reqs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (c, g, count, anti))| Req {
+                    res: vec![fx(c), fx(g)],
+                    keys: u64::from(c > 0) | (u64::from(g > 0) << 1),
+                    names_gpu: g > 0,
+                    anti: if anti && atomic {
+                        Some(spread_label)
+                    } else {
+                        None
+                    },
+                    count: if anti && atomic { 1 } else { count },
+                    origin: i,
+                })
+                .collect();
+            (ctx, reqs, atomic)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, .. ProptestConfig::default() })]
+
+        /// The class/heap/batched scheduler makes exactly the choices of the literal greedy.
+        #[test]
+        fn fast_scheduler_equals_the_literal_greedy((ctx, reqs, atomic) in ctx_strategy()) {
+            let mut fast = ctx.clone();
+            let mut slow = ctx;
+            let rf = fast.try_schedule(Source::Demand, &reqs, atomic);
+            let rs = reference(&mut slow, Source::Demand, &reqs, atomic);
+            prop_assert_eq!(rf, rs);
+            prop_assert_eq!(&fast.order, &slow.order);
+            prop_assert_eq!(fast.nodes.len(), slow.nodes.len());
+            for (a, b) in fast.nodes.iter().zip(&slow.nodes) {
+                prop_assert_eq!(&a.avail, &b.avail);
+                prop_assert_eq!(a.type_idx, b.type_idx);
+                prop_assert_eq!(a.sched_keys, b.sched_keys);
+            }
+        }
+    }
+
+    #[test]
+    fn v2_score_tuples() {
+        // T-V14: {CPU:1} <- {CPU:1}: (T, 1, 1.0, 1.0); {GPU:1,CPU:1} <- {CPU:1}: (F, 1, 0.0, 0.5)
+        let mut ctx = Ctx {
+            nres: 2,
+            implicit: vec![false, false],
+            gpu: Some(1),
+            nodes: Vec::new(),
+            order: Vec::new(),
+            type_total: vec![vec![fx(1), 0], vec![fx(1), fx(1)], vec![0, fx(4)]],
+            type_has: vec![1, 3, 2],
+            type_extras: vec![(0, 0.0, 0.0); 3],
+            type_priority: vec![0; 3],
+            type_max: vec![1; 3],
+            type_launchable: vec![true; 3],
+            max_num_nodes: None,
+        };
+        ctx.order.clear();
+        let cpu1 = Req {
+            res: vec![fx(1), 0],
+            keys: 1,
+            names_gpu: false,
+            anti: None,
+            count: 1,
+            origin: 0,
+        };
+        let gpu2 = Req {
+            res: vec![0, fx(2)],
+            keys: 2,
+            names_gpu: true,
+            anti: None,
+            count: 1,
+            origin: 0,
+        };
+        let s = ctx
+            .simulate(
+                &ctx.fresh_node(0, NodeStatus::ToLaunch),
+                Source::Demand,
+                std::slice::from_ref(&cpu1),
+                &[1],
+            )
+            .score;
+        assert_eq!(
+            s,
+            Score {
+                gpu_ok: true,
+                matching: 1,
+                min: 1.0,
+                mean: 1.0
+            }
+        );
+        let s = ctx
+            .simulate(
+                &ctx.fresh_node(1, NodeStatus::ToLaunch),
+                Source::Demand,
+                std::slice::from_ref(&cpu1),
+                &[1],
+            )
+            .score;
+        assert_eq!(
+            s,
+            Score {
+                gpu_ok: false,
+                matching: 1,
+                min: 0.0,
+                mean: 0.5
+            }
+        );
+        let s = ctx
+            .simulate(
+                &ctx.fresh_node(2, NodeStatus::ToLaunch),
+                Source::Demand,
+                std::slice::from_ref(&gpu2),
+                &[1],
+            )
+            .score;
+        assert_eq!(
+            s,
+            Score {
+                gpu_ok: true,
+                matching: 1,
+                min: 0.5,
+                mean: 0.5
+            }
+        );
+    }
 }

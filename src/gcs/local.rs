@@ -38,6 +38,9 @@ pub struct LocalArgs {
     /// The RayCluster (YAML or JSON) whose worker groups describe the pods.
     #[arg(long)]
     pub cluster: PathBuf,
+    /// GCS address the worker pods join (`ray start --address`); default: `--gcs`.
+    #[arg(long)]
+    pub ray_address: Option<String>,
     /// Seconds between iterations (an iteration also runs as soon as Ray reports new demand).
     #[arg(long, default_value_t = 1.0)]
     pub interval: f64,
@@ -74,7 +77,12 @@ fn now_ms() -> i64 {
 }
 
 fn now_text() -> String {
-    let secs = now_ms() / 1000;
+    text_at(now_ms())
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) of a Unix time in milliseconds.
+fn text_at(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
     let (d, s) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = d + 719_468;
@@ -195,7 +203,12 @@ fn resources_args(res: &BTreeMap<String, f64>) -> Vec<String> {
 
 impl Local {
     fn log(&self, msg: &str) {
-        eprintln!("{} raygate autoscale local: {msg}", now_text());
+        let ms = now_ms();
+        eprintln!(
+            "{}.{:03} raygate autoscale local: {msg}",
+            text_at(ms),
+            ms.rem_euclid(1000)
+        );
     }
 
     /// Starts one worker pod of `group` (index `gi` in workerGroupSpecs).
@@ -217,7 +230,10 @@ impl Local {
         let mut cmd = Command::new(self.args.ray_venv.join("bin/python"));
         cmd.arg(&self.launcher)
             .arg("start")
-            .arg(format!("--address={}", self.args.gcs))
+            .arg(format!(
+                "--address={}",
+                self.args.ray_address.as_deref().unwrap_or(&self.args.gcs)
+            ))
             .arg("--node-ip-address=127.0.0.1")
             .args(resources_args(res))
             .arg(format!("--node-manager-port={p}"))
@@ -780,5 +796,67 @@ pub fn run_status(args: StatusArgs) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_resources_become_ray_start_flags() {
+        let res: BTreeMap<String, f64> = [
+            ("CPU".to_string(), 2.0),
+            ("GPU".to_string(), 1.0),
+            ("memory".to_string(), 1073741824.0),
+            ("TPU".to_string(), 4.0),
+            ("node:__internal_head__".to_string(), 1.0),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            resources_args(&res),
+            vec![
+                "--num-cpus=2",
+                "--num-gpus=1",
+                "--memory=1073741824",
+                r#"--resources={"TPU":4.0}"#
+            ]
+        );
+        // Nothing given: 0 CPUs/GPUs, not Ray's auto-detection of the whole machine.
+        assert_eq!(
+            resources_args(&BTreeMap::new()),
+            vec!["--num-cpus=0", "--num-gpus=0"]
+        );
+    }
+
+    #[test]
+    fn scale_strategy_is_added_so_replace_ops_apply() {
+        let mut c = serde_json::json!({"spec": {"workerGroupSpecs": [
+            {"groupName": "a"},
+            {"groupName": "b", "scaleStrategy": {"workersToDelete": ["x"]}}
+        ]}});
+        normalize_scale_strategy(&mut c);
+        assert_eq!(
+            c["spec"]["workerGroupSpecs"][0]["scaleStrategy"],
+            serde_json::json!({})
+        );
+        assert_eq!(
+            c["spec"]["workerGroupSpecs"][1]["scaleStrategy"]["workersToDelete"][0],
+            "x"
+        );
+        let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
+            {"op": "replace", "path": "/spec/workerGroupSpecs/0/scaleStrategy",
+             "value": {"workersToDelete": ["p"]}}
+        ]))
+        .unwrap();
+        json_patch::patch(&mut c, &patch).unwrap();
+    }
+
+    #[test]
+    fn timestamps_are_utc_civil_time() {
+        assert_eq!(text_at(0), "1970-01-01 00:00:00");
+        assert_eq!(text_at(951_782_400_000), "2000-02-29 00:00:00");
+        assert_eq!(text_at(1_795_840_743_999), "2026-11-28 04:39:03");
     }
 }

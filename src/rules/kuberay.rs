@@ -98,28 +98,52 @@ fn annotations(rc: &RayCluster) -> Option<&StringMap> {
     rc.metadata.as_ref()?.annotations.as_ref()
 }
 
+/// Kubernetes appends 5 random alphanumerics to `generateName` (cut to 58 bytes first).
+const GENERATE_NAME_BASE_MAX: usize = 58;
+
 /// M1, M2 (= webhook WH1, WH2; reported once under the M ids).
+///
+/// With only `generateName`, the checks apply to the name the API server will generate (the
+/// prefix plus 5 alphanumerics) and point at `metadata.generateName`; with neither, the API
+/// server's own `name or generateName is required` is reported.
 pub fn metadata(rc: &RayCluster, out: &mut Vec<Violation>) {
-    let name = rc
-        .metadata
-        .as_ref()
-        .and_then(|m| m.name.as_deref())
-        .unwrap_or("");
-    if name.len() > MAX_RAYCLUSTER_NAME_LENGTH {
+    let meta = rc.metadata.as_ref();
+    let name = meta.and_then(|m| m.name.as_deref()).unwrap_or("");
+    let generate = meta.and_then(|m| m.generate_name.as_deref()).unwrap_or("");
+    let (candidate, path) = if name.is_empty() && !generate.is_empty() {
+        let mut cut = generate.len().min(GENERATE_NAME_BASE_MAX);
+        while !generate.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        (
+            format!("{}x2b4z", &generate[..cut]),
+            "metadata.generateName",
+        )
+    } else if name.is_empty() {
+        out.push(Violation::error(
+            super::crd::REQUIRED,
+            "metadata.name",
+            "Required value: name or generateName is required",
+        ));
+        return;
+    } else {
+        (name.to_string(), "metadata.name")
+    };
+    if candidate.len() > MAX_RAYCLUSTER_NAME_LENGTH {
         out.push(Violation::error(
             "M1",
-            "metadata.name",
+            path,
             format!(
                 "RayCluster name should be no more than {MAX_RAYCLUSTER_NAME_LENGTH} characters"
             ),
         ));
         return; // the webhook checks M2 only when M1 passed; the controller returns on M1
     }
-    let errs = is_dns1035_label(name);
+    let errs = is_dns1035_label(&candidate);
     if !errs.is_empty() {
         out.push(Violation::error(
             "M2",
-            "metadata.name",
+            path,
             format!(
                 "RayCluster name should be a valid DNS1035 label: {}",
                 go_string_slice(&errs)

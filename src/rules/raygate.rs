@@ -75,7 +75,7 @@ pub fn check(spec: &RayClusterSpec, out: &mut Vec<Violation>) {
             out,
         );
         for (k, c) in containers_of(g.template.as_ref()).iter().enumerate() {
-            container_resources(c, &format!("{gp}.template.spec.containers[{k}]"), out);
+            container_resources(c, &|| format!("{gp}.template.spec.containers[{k}]"), out);
         }
     }
     if let Some(h) = spec.head_group_spec.as_ref() {
@@ -93,7 +93,7 @@ pub fn check(spec: &RayClusterSpec, out: &mut Vec<Violation>) {
         for (k, c) in containers_of(h.template.as_ref()).iter().enumerate() {
             container_resources(
                 c,
-                &format!("spec.headGroupSpec.template.spec.containers[{k}]"),
+                &|| format!("spec.headGroupSpec.template.spec.containers[{k}]"),
                 out,
             );
         }
@@ -102,8 +102,8 @@ pub fn check(spec: &RayClusterSpec, out: &mut Vec<Violation>) {
         if let Some(r) = ao.resources.as_ref() {
             requirements(
                 r,
-                "spec.autoscalerOptions.resources",
-                "autoscalerOptions.resources",
+                &|| "spec.autoscalerOptions.resources".to_string(),
+                &|| "autoscalerOptions.resources".to_string(),
                 out,
             );
         }
@@ -125,8 +125,8 @@ pub fn check(spec: &RayClusterSpec, out: &mut Vec<Violation>) {
     {
         requirements(
             r,
-            "spec.historyServerOptions.collectorOptions.resources",
-            "historyServerOptions.collectorOptions.resources",
+            &|| "spec.historyServerOptions.collectorOptions.resources".to_string(),
+            &|| "historyServerOptions.collectorOptions.resources".to_string(),
             out,
         );
     }
@@ -171,60 +171,79 @@ fn parse_quantity(s: &str, path: &str, out: &mut Vec<Violation>) -> Option<Quant
     }
 }
 
-fn quantities(
-    m: Option<&BTreeMap<String, K8sQuantity>>,
-    path: &str,
-    label: &str,
+/// Parses one `limits`/`requests` map; paths and labels are built only for violations.
+fn quantities<'a>(
+    m: Option<&'a BTreeMap<String, K8sQuantity>>,
+    path: &dyn Fn() -> String,
+    label: &dyn Fn() -> String,
     out: &mut Vec<Violation>,
-) -> BTreeMap<String, Quantity> {
-    let mut parsed = BTreeMap::new();
+) -> Vec<(&'a str, Quantity)> {
+    let mut parsed = Vec::new();
     for (name, q) in m.into_iter().flatten() {
-        let p = key(path, name);
-        if let Some(v) = parse_quantity(&q.0, &p, out) {
-            if v.is_negative() {
-                out.push(Violation::error(
-                    QUANTITY_NEGATIVE,
-                    p,
-                    format!("{label}.{name} must not be negative, got {}", q.0),
-                ));
+        match q.0.parse::<Quantity>() {
+            Ok(v) => {
+                if v.is_negative() {
+                    out.push(Violation::error(
+                        QUANTITY_NEGATIVE,
+                        key(&path(), name),
+                        format!("{}.{name} must not be negative, got {}", label(), q.0),
+                    ));
+                }
+                parsed.push((name.as_str(), v));
             }
-            parsed.insert(name.clone(), v);
+            Err(e) => out.push(Violation::error(
+                QUANTITY,
+                key(&path(), name),
+                format!("invalid quantity {}: {e}", super::k8s::go_quote(&q.0)),
+            )),
         }
     }
     parsed
 }
 
 /// Every quantity parses, none negative, requests ≤ limits per resource.
-fn requirements(r: &ResourceRequirements, path: &str, label: &str, out: &mut Vec<Violation>) {
+fn requirements(
+    r: &ResourceRequirements,
+    path: &dyn Fn() -> String,
+    label: &dyn Fn() -> String,
+    out: &mut Vec<Violation>,
+) {
     let limits = quantities(
         r.limits.as_ref(),
-        &key(path, "limits"),
-        &format!("{label}.limits"),
+        &|| key(&path(), "limits"),
+        &|| format!("{}.limits", label()),
         out,
     );
     let requests = quantities(
         r.requests.as_ref(),
-        &key(path, "requests"),
-        &format!("{label}.requests"),
+        &|| key(&path(), "requests"),
+        &|| format!("{}.requests", label()),
         out,
     );
     for (name, req) in &requests {
-        if let Some(lim) = limits.get(name)
+        if let Some((_, lim)) = limits.iter().find(|(n, _)| n == name)
             && req > lim
         {
+            let label = label();
             out.push(Violation::error(
                 REQUESTS_EXCEED_LIMITS,
-                key(&key(path, "requests"), name),
-                format!("{label}.requests.{name} ({req}) must be less than or equal to {label}.limits.{name} ({lim})"),
+                key(&key(&path(), "requests"), name),
+                format!(
+                    "{label}.requests.{name} ({req}) must be less than or equal to {label}.limits.{name} ({lim})"
+                ),
             ));
         }
     }
 }
 
-fn container_resources(c: &Container, cpath: &str, out: &mut Vec<Violation>) {
+fn container_resources(c: &Container, cpath: &dyn Fn() -> String, out: &mut Vec<Violation>) {
     if let Some(r) = c.resources.as_ref() {
-        let label = format!("container {} resources", super::k8s::go_quote(&c.name));
-        requirements(r, &format!("{cpath}.resources"), &label, out);
+        requirements(
+            r,
+            &|| format!("{}.resources", cpath()),
+            &|| format!("container {} resources", super::k8s::go_quote(&c.name)),
+            out,
+        );
     }
 }
 

@@ -236,6 +236,14 @@ impl RayCluster {
     /// monitor (as KubeRay does: `no-monitor`). Returns `None` when the venv is missing (outside
     /// CI). Waits until the GCS answers.
     pub fn start_head() -> Option<RayCluster> {
+        Self::start_head_with(None)
+    }
+
+    /// With `Some(config)`: Ray's *own* autoscaler instead — the head runs its monitor with
+    /// `--autoscaling-config=<config>` (the text of a cluster config, e.g. the `fake_multinode`
+    /// provider, which launches worker raylets on this machine; `{GCS_ADDRESS}` in it is replaced
+    /// by the head's GCS address), autoscaler v1 (Ray's default).
+    pub fn start_head_with(ray_autoscaler_config: Option<&str>) -> Option<RayCluster> {
         let venv = venv()?;
         let lock = ONE_CLUSTER_AT_A_TIME
             .lock()
@@ -264,17 +272,30 @@ impl RayCluster {
                 "--include-dashboard=false".to_string(),
                 format!("--dashboard-port={}", p[1]),
                 format!("--ray-client-server-port={}", p[2]),
-                "--no-monitor".to_string(),
                 format!("--temp-dir={}", temp.path().join("r").display()),
             ],
         );
-        let envs = [
-            ("RAY_enable_autoscaler_v2", "1".to_string()),
+        let mut envs = vec![
             ("DASHBOARD_METRIC_PORT", p[3].to_string()),
             ("AUTOSCALER_METRIC_PORT", p[4].to_string()),
             ("RAY_CLOUD_INSTANCE_ID", "raycluster-head".to_string()),
             ("RAY_NODE_TYPE_NAME", "headgroup".to_string()),
         ];
+        match ray_autoscaler_config {
+            None => {
+                args.push("--no-monitor".to_string());
+                envs.push(("RAY_enable_autoscaler_v2", "1".to_string()));
+            }
+            Some(config) => {
+                let file = temp.path().join("autoscaling.yaml");
+                let config = config.replace("{GCS_ADDRESS}", &format!("127.0.0.1:{gcs_port}"));
+                std::fs::write(&file, config).expect("write autoscaling config");
+                args.push(format!("--autoscaling-config={}", file.display()));
+                envs.push(("RAY_FAKE_CLUSTER", "1".to_string()));
+                // The monitor starts the fake nodes itself: keep them on 127.0.0.1 too.
+                envs.push(("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0".to_string()));
+            }
+        }
         let log = temp.path().join("head.log");
         let head = spawn_ray(&venv, &args, &envs, &log, "head");
         let mut cluster = RayCluster {

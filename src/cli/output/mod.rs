@@ -107,8 +107,15 @@ pub fn human_finding(path: &str, f: &Finding, out: &mut String) {
     match &f.source {
         Some(src) => {
             let _ = writeln!(out, "{pad} |");
-            let _ = writeln!(out, "{ln} | {src}");
-            let caret_pad = " ".repeat(f.column.saturating_sub(1));
+            let _ = writeln!(out, "{ln} | {}", src.text);
+            // Keep tabs so the carets line up under the field.
+            let caret_pad: String = src
+                .text
+                .chars()
+                .chain(std::iter::repeat(' '))
+                .take(src.col.saturating_sub(1))
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
             let carets = "^".repeat(f.len.max(1));
             if f.path.is_empty() {
                 let _ = writeln!(out, "{pad} | {caret_pad}{carets}");
