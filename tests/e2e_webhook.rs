@@ -923,16 +923,14 @@ async fn the_whole_deploy_kustomization_passes_a_server_side_dry_run_apply() {
         .await
         .expect("discovery");
     let mut applied = BTreeMap::new();
-    for (dir, name) in roots.iter().zip(&rel) {
-        let objs = kustomize_build(dir);
-        // Namespaces for real first (a dry-run object cannot live in a missing namespace).
-        for o in objs.iter().filter(|o| o["kind"] == "Namespace") {
-            controlplane::create_namespace(
-                &client,
-                o["metadata"]["name"].as_str().expect("ns name"),
-            )
+    let built: Vec<Vec<Value>> = roots.iter().map(|dir| kustomize_build(dir)).collect();
+    // Namespaces of every kustomization for real first (a dry-run object cannot live in a
+    // missing namespace; deploy/autoscaler expects the namespace deploy/base creates).
+    for o in built.iter().flatten().filter(|o| o["kind"] == "Namespace") {
+        controlplane::create_namespace(&client, o["metadata"]["name"].as_str().expect("ns name"))
             .await;
-        }
+    }
+    for ((dir, name), objs) in roots.iter().zip(&rel).zip(built) {
         if name == "overlays/self-managed" {
             // The CA from `raygate certs generate` became both webhooks' caBundle.
             let ca = std::fs::read(dir.join("certs/ca.crt")).expect("ca.crt");

@@ -344,7 +344,7 @@ print("ALIVE" if ray.get(a.ping.remote(), timeout=60) == 1 else "DEAD")
 
 #[test]
 fn report_autoscaling_state_shows_in_ray_status_and_non_gcs_is_a_clear_error() {
-    let Some(cluster) = RayCluster::start_head() else {
+    let Some(mut cluster) = RayCluster::start_head() else {
         return;
     };
     let rt = rt();
@@ -403,6 +403,7 @@ fn report_autoscaling_state_shows_in_ray_status_and_non_gcs_is_a_clear_error() {
     );
 
     // The raylet's gRPC port is a real gRPC server without the autoscaler service.
+    cluster.wait_for_port(cluster.node_manager_port, Duration::from_secs(60));
     let err = rt
         .block_on(GcsClient::connect(
             &format!("127.0.0.1:{}", cluster.node_manager_port),

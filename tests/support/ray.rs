@@ -316,7 +316,7 @@ impl RayCluster {
         format!("127.0.0.1:{}", self.gcs_port)
     }
 
-    fn wait_for_port(&mut self, port: u16, within: Duration) {
+    pub fn wait_for_port(&mut self, port: u16, within: Duration) {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
