@@ -91,10 +91,24 @@ pub fn defaulted(obj: &Value) -> Value {
 /// RFC 6902 `add` operations turning `obj` into [`defaulted`]`(obj)`; empty if nothing to do.
 /// Parents that do not exist are added whole (one op), so the patch is minimal.
 pub fn default_patch(obj: &Value) -> json_patch::Patch {
-    let new = defaulted(obj);
     let mut ops = Vec::new();
-    let mut tokens: Vec<String> = Vec::new();
-    diff_adds(obj, &new, &mut tokens, &mut ops);
+    // Defaulting reads `apiVersion` and changes nothing outside `spec`, so only those two are
+    // copied (metadata, status and the rest of a large object are not cloned or compared).
+    let (Some(top), Some(spec)) = (obj.as_object(), obj.get("spec")) else {
+        return json_patch::Patch(ops);
+    };
+    let mut slim = Map::new();
+    if let Some(av) = top.get("apiVersion") {
+        slim.insert("apiVersion".into(), av.clone());
+    }
+    slim.insert("spec".into(), spec.clone());
+    let mut new = Value::Object(slim);
+    apply_crd_defaults(&mut new);
+    apply_autoscaler_defaults(&mut new);
+    if let Some(new_spec) = new.get("spec") {
+        let mut tokens: Vec<String> = vec!["spec".into()];
+        diff_adds(spec, new_spec, &mut tokens, &mut ops);
+    }
     json_patch::Patch(ops)
 }
 

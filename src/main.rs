@@ -1,6 +1,10 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+// serde_json trees make the webhook allocation-heavy; mimalloc is markedly cheaper than glibc malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// raygate: make KubeRay RayClusters safe and self-scaling.
 #[derive(Parser, Debug)]
 #[command(name = "raygate", version, about)]

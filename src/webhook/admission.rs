@@ -147,8 +147,54 @@ fn allowed_response(uid: &str) -> AdmissionResponse {
     r
 }
 
+/// Accepts only a JSON object for `T` (a derived struct would also take an array), so the
+/// fast path below never accepts what the checked path rejects.
+struct MapOnly<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for MapOnly<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+            type Value = MapOnly<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(MapOnly)
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewIn {
+    api_version: String,
+    kind: String,
+    request: MapOnly<RequestIn>,
+}
+
 /// Parses the envelope; on failure returns the reply to send.
+///
+/// Fast path: one pass from bytes straight into [`RequestIn`] (the objects become `Value`s
+/// once). Anything it does not accept as a well-formed AdmissionReview goes through the
+/// checked path, which produces the precise error reply.
 fn parse_admission(body: &[u8]) -> Result<RequestIn, Box<Reply>> {
+    if let Ok(MapOnly(r)) = serde_json::from_slice::<MapOnly<ReviewIn>>(body)
+        && r.api_version == ADMISSION_API_VERSION
+        && r.kind == "AdmissionReview"
+        && !r.request.0.uid.is_empty()
+    {
+        return Ok(r.request.0);
+    }
+    parse_admission_checked(body)
+}
+
+fn parse_admission_checked(body: &[u8]) -> Result<RequestIn, Box<Reply>> {
     let mut v: Value = serde_json::from_slice(body).map_err(|e| {
         Box::new(admission_unreadable(
             400,

@@ -6,7 +6,27 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::sync::OnceLock;
 use std::time::Duration;
+
+const ENDPOINTS: [&str; 3] = ["validate", "mutate", "convert"];
+const OPERATIONS: [&str; 6] = [
+    "CREATE", "UPDATE", "DELETE", "CONNECT", "CONVERT", "UNKNOWN",
+];
+const RESULTS: [&str; 7] = [
+    "allowed",
+    "denied",
+    "patched",
+    "unchanged",
+    "converted",
+    "failed",
+    "invalid",
+];
+const N_REQ: usize = ENDPOINTS.len() * OPERATIONS.len() * RESULTS.len();
+
+fn index_of(set: &[&str], s: &str) -> Option<usize> {
+    set.iter().position(|x| *x == s)
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -39,6 +59,11 @@ pub struct Metrics {
     pub cert_expiry: Gauge,
     pub cert_reloads: Counter,
     pub cert_reload_failures: Counter,
+    /// Handles into `requests` / `latency` for the fixed label combinations, resolved on first
+    /// use (so the exposition only lists series that happened) and then used without the
+    /// family's lock and hash lookup.
+    request_cache: Box<[OnceLock<Counter>]>,
+    latency_cache: [OnceLock<Histogram>; 3],
 }
 
 impl Default for Metrics {
@@ -95,6 +120,8 @@ impl Metrics {
             cert_expiry,
             cert_reloads,
             cert_reload_failures,
+            request_cache: (0..N_REQ).map(|_| OnceLock::new()).collect(),
+            latency_cache: Default::default(),
         }
     }
 
@@ -105,16 +132,40 @@ impl Metrics {
         result: &'static str,
         elapsed: Duration,
     ) {
-        self.requests
-            .get_or_create(&RequestLabels {
-                endpoint,
-                operation,
-                result,
-            })
-            .inc();
-        self.latency
-            .get_or_create(&EndpointLabels { endpoint })
-            .observe(elapsed.as_secs_f64());
+        let labels = || RequestLabels {
+            endpoint,
+            operation,
+            result,
+        };
+        match (
+            index_of(&ENDPOINTS, endpoint),
+            index_of(&OPERATIONS, operation),
+            index_of(&RESULTS, result),
+        ) {
+            (Some(e), Some(o), Some(r)) => {
+                let i = (e * OPERATIONS.len() + o) * RESULTS.len() + r;
+                self.request_cache[i]
+                    .get_or_init(|| self.requests.get_or_create(&labels()).clone())
+                    .inc();
+            }
+            _ => {
+                self.requests.get_or_create(&labels()).inc();
+            }
+        }
+        let secs = elapsed.as_secs_f64();
+        match index_of(&ENDPOINTS, endpoint) {
+            Some(e) => self.latency_cache[e]
+                .get_or_init(|| {
+                    self.latency
+                        .get_or_create(&EndpointLabels { endpoint })
+                        .clone()
+                })
+                .observe(secs),
+            None => self
+                .latency
+                .get_or_create(&EndpointLabels { endpoint })
+                .observe(secs),
+        }
     }
 
     pub fn violation(&self, rule: &str) {
