@@ -31,6 +31,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // With THP in `madvise` mode mimalloc backs its arenas with 2 MiB pages: ~10 MiB more RSS
+    // for the webhook (28 vs 19 MiB under load), no measurable speed-up. Off for this process.
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE only sets a flag on this process's memory map.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match cli.command {
