@@ -1,4 +1,5 @@
-//! `raygate autoscale plan` end to end through the binary.
+//! `raygate autoscale plan` (and the argument forms of `raygate autoscale status`) end to end
+//! through the binary.
 
 use std::path::Path;
 use std::process::Command;
@@ -163,4 +164,47 @@ fn ray_cluster_file_is_relative_to_the_scenario() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["groups"]["g"]["launch"], 3);
+}
+
+/// `autoscale status` has two forms: `<namespace>/<cluster>` (Kubernetes) or `--cluster FILE`
+/// (a local GCS); exactly one is required.
+#[test]
+fn status_takes_a_cluster_argument_or_a_file() {
+    let out = raygate()
+        .args(["autoscale", "status"])
+        .output()
+        .expect("run raygate");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("NAMESPACE/CLUSTER"), "{err}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("rc.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: ray.io/v1\nkind: RayCluster\nmetadata: {name: rc}\nspec:\n  headGroupSpec:\n    \
+         rayStartParams: {}\n    template: {spec: {containers: [{name: ray-head, image: ray}]}}\n",
+    )
+    .expect("write");
+    let out = raygate()
+        .args(["autoscale", "status", "ns/rc", "--cluster"])
+        .arg(&file)
+        .output()
+        .expect("run raygate");
+    assert_eq!(out.status.code(), Some(2), "both forms at once");
+
+    // The file form asks the given GCS (nothing listens there).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let out = raygate()
+        .args(["autoscale", "status", "--gcs", &addr, "--cluster"])
+        .arg(&file)
+        .output()
+        .expect("run raygate");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&addr), "{err}");
 }

@@ -1,5 +1,8 @@
-//! `raygate autoscale run` against a real kube-apiserver + etcd with KubeRay's CRD, a stand-in
-//! GCS (tests/support/fake_gcs.rs) driven by the test, and the controller as the real binary.
+//! `raygate autoscale run` and `raygate autoscale status <ns>/<cluster>` against a real
+//! kube-apiserver + etcd with KubeRay's CRD, a stand-in GCS (tests/support/fake_gcs.rs) driven by
+//! the test, and raygate as the real binary: scale up/down with `--reconcile-pods`, conflicts,
+//! isolation, leader election, the autoscaler's own ServiceAccount RBAC (deploy/autoscaler) and
+//! multi-host (numOfHosts > 1) replicas.
 //!
 //! Run alone: `cargo test --test e2e_autoscale`.
 
@@ -12,12 +15,13 @@ use fake_gcs::{FakeGcs, FakeNode};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
+    PatchParams, PostParams,
 };
 use kube::runtime::watcher;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,6 +43,34 @@ async fn install_kuberay_crd(client: &kube::Client) {
         controlplane::install_crd(client, docs.remove(0)).await;
     })
     .await;
+}
+
+/// One test's namespace on the shared control plane, with KubeRay's CRD installed.
+struct Env {
+    client: kube::Client,
+    ns: String,
+    api: Api<DynamicObject>,
+    pods: Api<Pod>,
+}
+
+async fn env(ns: &str) -> Env {
+    let client = controlplane::shared().client();
+    install_kuberay_crd(&client).await;
+    let ns = controlplane::create_namespace(&client, ns).await;
+    Env {
+        api: rayclusters(&client, &ns),
+        pods: Api::namespaced(client.clone(), &ns),
+        client,
+        ns,
+    }
+}
+
+/// The raygate binary under test (`RAYGATE_TEST_BIN`: a private copy when several checkouts
+/// share one target dir, whose builds overwrite target/debug/raygate).
+fn raygate_bin() -> PathBuf {
+    std::env::var_os("RAYGATE_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_raygate")))
 }
 
 /// The quick-start shape: a head with no CPUs, `small-group` of 1-CPU workers, 0..=max.
@@ -86,8 +118,13 @@ struct Controller {
 }
 
 impl Controller {
+    /// Watches `ns` as the control plane's admin, its Lease in `ns`.
     fn start(ns: &str, extra: &[&str]) -> Controller {
-        let cp = controlplane::shared();
+        Self::start_as(ns, ns, controlplane::shared().kubeconfig_path(), extra)
+    }
+
+    /// Watches `ns` with the credentials of `kubeconfig`, its Lease in `lease_ns`.
+    fn start_as(ns: &str, lease_ns: &str, kubeconfig: &Path, extra: &[&str]) -> Controller {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("controller.log");
         let admin_port = controlplane::pick_port();
@@ -97,7 +134,7 @@ impl Controller {
             "--namespace",
             ns,
             "--lease-namespace",
-            ns,
+            lease_ns,
             "--admin-listen",
         ]
         .iter()
@@ -111,15 +148,10 @@ impl Controller {
             args.extend(["--gcs-timeout".to_string(), "1s".to_string()]);
         }
         args.extend(extra.iter().map(|s| s.to_string()));
-        let kc = cp.kubeconfig_path().to_string_lossy().to_string();
+        let kc = kubeconfig.to_string_lossy().to_string();
         let log_filter = std::env::var("RAYGATE_TEST_LOG").unwrap_or_else(|_| "info".into());
-        // RAYGATE_TEST_BIN: a private copy of the binary when several checkouts share one
-        // target dir (their builds overwrite target/debug/raygate).
-        let bin = std::env::var_os("RAYGATE_TEST_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_raygate")));
         let proc = controlplane::KeptProcess::spawn(
-            &bin,
+            &raygate_bin(),
             &args,
             &[("KUBECONFIG", &kc), ("RUST_LOG", &log_filter)],
             &log,
@@ -200,6 +232,95 @@ where
     }
 }
 
+/// Waits until the controller's caches are synced (`/readyz` 200).
+async fn wait_ready(ctl: &Controller) {
+    wait_for(ctl, 30, "controller ready", || async {
+        let (code, _) = controlplane::plain_get(ctl.admin_port, "/readyz").ok()?;
+        (code == 200).then_some(())
+    })
+    .await;
+}
+
+/// Polls `fetch` until what it returns satisfies `ok` (60 s at most); returns that.
+async fn wait_until<T, Fut>(
+    ctl: &Controller,
+    what: &str,
+    fetch: impl Fn() -> Fut,
+    ok: impl Fn(&T) -> bool,
+) -> T
+where
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let (fetch, ok) = (&fetch, &ok);
+    wait_for(ctl, 60, what, || async move {
+        let v = fetch().await?;
+        ok(&v).then_some(v)
+    })
+    .await
+}
+
+/// Waits until worker group 0 of `name` satisfies `ok`; returns the group.
+async fn wait_group(
+    ctl: &Controller,
+    api: &Api<DynamicObject>,
+    name: &str,
+    what: &str,
+    ok: impl Fn(&Value) -> bool,
+) -> Value {
+    let fetch = || async { Some(group_of(&api.get(name).await.ok()?)) };
+    wait_until(ctl, &format!("{name}: {what}"), fetch, ok).await
+}
+
+/// Waits until worker group 0 of `name` has `replicas: want`.
+async fn wait_replicas(ctl: &Controller, api: &Api<DynamicObject>, name: &str, want: u64) {
+    wait_group(ctl, api, name, &format!("replicas {want}"), |g| {
+        g["replicas"] == json!(want)
+    })
+    .await;
+}
+
+/// Waits until group 0 of `name` has `replicas: want` and an empty `workersToDelete`.
+async fn wait_cleared(ctl: &Controller, api: &Api<DynamicObject>, name: &str, want: u64) {
+    let what = format!("replicas {want}, workersToDelete cleared");
+    wait_group(ctl, api, name, &what, |g| {
+        g["replicas"] == json!(want) && g["scaleStrategy"]["workersToDelete"] == json!([])
+    })
+    .await;
+}
+
+/// Waits until the live worker pods of `cluster` satisfy `ok`; returns them.
+async fn wait_pods(
+    ctl: &Controller,
+    pods: &Api<Pod>,
+    cluster: &str,
+    what: &str,
+    ok: impl Fn(&[Pod]) -> bool,
+) -> Vec<Pod> {
+    let fetch = || async { Some(worker_pods(pods, cluster).await) };
+    wait_until(ctl, &format!("{cluster}: {what}"), fetch, |v: &Vec<Pod>| {
+        ok(v)
+    })
+    .await
+}
+
+/// Waits until the stand-in GCS was asked to drain exactly `want` (any order).
+async fn wait_drained(ctl: &Controller, gcs: &FakeGcs, want: &[String]) {
+    let mut want = want.to_vec();
+    want.sort();
+    let fetch = || async {
+        let mut d = gcs.with(|s| s.drained.clone());
+        d.sort();
+        Some(d)
+    };
+    wait_until(ctl, &format!("drained {want:?}"), fetch, |d| *d == want).await;
+}
+
+fn names(pods: &[Pod]) -> Vec<String> {
+    pods.iter()
+        .map(|p| p.metadata.name.clone().unwrap_or_default())
+        .collect()
+}
+
 async fn worker_pods(pods: &Api<Pod>, cluster: &str) -> Vec<Pod> {
     let lp = ListParams::default().labels(&format!("ray.io/cluster={cluster}"));
     let mut v: Vec<Pod> = pods.list(&lp).await.expect("list pods").items;
@@ -231,35 +352,23 @@ async fn events(client: &kube::Client, ns: &str) -> Vec<(String, String, String)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scales_up_creates_pods_then_drains_and_deletes_idle_ones() {
-    let cp = controlplane::shared();
-    let client = cp.client();
-    install_kuberay_crd(&client).await;
-    let ns = controlplane::create_namespace(&client, "e2e-autoscale-updown").await;
+    let Env {
+        client,
+        ns,
+        api,
+        pods,
+    } = env("e2e-autoscale-updown").await;
     let gcs = FakeGcs::start().await;
-    let api = rayclusters(&client, &ns);
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let name = "quickstart";
-    let rc: DynamicObject =
-        serde_json::from_value(raycluster(name, &gcs.address(), 10)).expect("rc");
-    api.create(&PostParams::default(), &rc)
-        .await
-        .expect("create RayCluster");
+    create(&api, raycluster(name, &gcs.address(), 10)).await;
     let (hist, watch_task) = record_history(api.clone(), name);
 
     // Demand for 3 CPUs (three 1-CPU actors) before the controller starts.
     gcs.set(|s| s.demands = vec![(BTreeMap::from([("CPU".into(), 1.0)]), 3)]);
     let ctl = Controller::start(&ns, &["--reconcile-pods"]);
 
-    wait_for(&ctl, 60, "replicas 3", || async {
-        let o = api.get(name).await.ok()?;
-        (group_of(&o)["replicas"] == json!(3)).then_some(())
-    })
-    .await;
-    let created = wait_for(&ctl, 30, "3 worker pods", || async {
-        let v = worker_pods(&pods, name).await;
-        (v.len() == 3).then_some(v)
-    })
-    .await;
+    wait_replicas(&ctl, &api, name, 3).await;
+    let created = wait_pods(&ctl, &pods, name, "3 worker pods", |v| v.len() == 3).await;
     let uid = api.get(name).await.unwrap().metadata.uid.unwrap();
     for p in &created {
         let l = p.metadata.labels.clone().unwrap_or_default();
@@ -328,25 +437,14 @@ async fn scales_up_creates_pods_then_drains_and_deletes_idle_ones() {
     });
     let mut idle = vec![names[1].clone(), names[2].clone()];
     idle.sort();
-    wait_for(&ctl, 30, "the two idle nodes drained", || async {
-        let mut d = gcs.with(|s| s.drained.clone());
-        d.sort();
-        (d == idle).then_some(())
-    })
-    .await;
-    wait_for(&ctl, 30, "the idle pods deleted", || async {
-        let v = worker_pods(&pods, name).await;
-        (v.len() == 1 && v[0].metadata.name.as_deref() == Some(names[0].as_str())).then_some(())
+    wait_drained(&ctl, &gcs, &idle).await;
+    wait_pods(&ctl, &pods, name, "the idle pods deleted", |v| {
+        self::names(v) == [names[0].clone()]
     })
     .await;
     // Ray forgets the stopped nodes.
     gcs.set(|s| s.nodes.retain(|n| !idle.contains(&n.instance_id)));
-    wait_for(&ctl, 30, "workersToDelete cleared", || async {
-        let g = group_of(&api.get(name).await.ok()?);
-        (g["replicas"] == json!(1) && g["scaleStrategy"]["workersToDelete"] == json!([]))
-            .then_some(())
-    })
-    .await;
+    wait_cleared(&ctl, &api, name, 1).await;
     let h = hist.lock().unwrap().clone();
     assert!(
         h.iter().any(|(r, w, _)| {
@@ -386,18 +484,10 @@ async fn scales_up_creates_pods_then_drains_and_deletes_idle_ones() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_concurrent_spec_update_is_never_overwritten() {
-    let cp = controlplane::shared();
-    let client = cp.client();
-    install_kuberay_crd(&client).await;
-    let ns = controlplane::create_namespace(&client, "e2e-autoscale-conflict").await;
+    let Env { ns, api, .. } = env("e2e-autoscale-conflict").await;
     let gcs = FakeGcs::start().await;
-    let api = rayclusters(&client, &ns);
     let name = "contended";
-    let rc: DynamicObject =
-        serde_json::from_value(raycluster(name, &gcs.address(), 10)).expect("rc");
-    api.create(&PostParams::default(), &rc)
-        .await
-        .expect("create RayCluster");
+    create(&api, raycluster(name, &gcs.address(), 10)).await;
     let (hist, watch_task) = record_history(api.clone(), name);
     // Demand for 5 workers; the controller's next GCS read is held until we release it, so it
     // plans from the RayCluster it read before another writer lowers maxReplicas to 2.
@@ -421,16 +511,8 @@ async fn a_concurrent_spec_update_is_never_overwritten() {
         .await
         .expect("the other writer's update");
     gcs.release();
-    wait_for(
-        &ctl,
-        30,
-        "replicas 2 (the other writer's maxReplicas)",
-        || async {
-            let g = group_of(&api.get(name).await.ok()?);
-            (g["replicas"] == json!(2)).then_some(())
-        },
-    )
-    .await;
+    // replicas 2: the other writer's maxReplicas
+    wait_replicas(&ctl, &api, name, 2).await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let g = group_of(&api.get(name).await.unwrap());
     assert_eq!(g["maxReplicas"], json!(2), "{g}");
@@ -465,11 +547,9 @@ async fn create(api: &Api<DynamicObject>, v: Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clusters_are_independent_and_problems_are_reported_as_warnings() {
-    let cp = controlplane::shared();
-    let client = cp.client();
-    install_kuberay_crd(&client).await;
-    let ns = controlplane::create_namespace(&client, "e2e-autoscale-isolation").await;
-    let api = rayclusters(&client, &ns);
+    let Env {
+        client, ns, api, ..
+    } = env("e2e-autoscale-isolation").await;
     // A GCS that accepts the call and never answers, one that refuses connections, an invalid
     // RayCluster, and a healthy cluster with some infeasible demand.
     let stuck = FakeGcs::start().await;
@@ -485,11 +565,7 @@ async fn clusters_are_independent_and_problems_are_reported_as_warnings() {
     // A GCS call may take 60 s here: a design that serialized clusters would stall behind
     // `stuck` for that long.
     let ctl = Controller::start(&ns, &["--gcs-timeout", "60s"]);
-    wait_for(&ctl, 30, "controller ready", || async {
-        let (code, _) = controlplane::plain_get(ctl.admin_port, "/readyz").ok()?;
-        (code == 200).then_some(())
-    })
-    .await;
+    wait_ready(&ctl).await;
     wait_for(&ctl, 30, "the stuck GCS being asked", || async {
         (stuck.with(|s| s.state_calls) > 0).then_some(())
     })
@@ -555,12 +631,8 @@ fn leader_gauge(ctl: &Controller) -> Option<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_lease_holder_writes_and_the_other_takes_over_within_15_s() {
-    let cp = controlplane::shared();
-    let client = cp.client();
-    install_kuberay_crd(&client).await;
-    let ns = controlplane::create_namespace(&client, "e2e-autoscale-ha").await;
+    let Env { ns, api, .. } = env("e2e-autoscale-ha").await;
     let gcs = FakeGcs::start().await;
-    let api = rayclusters(&client, &ns);
     let name = "ha";
     create(&api, raycluster(name, &gcs.address(), 10)).await;
     let (hist, watch_task) = record_history(api.clone(), name);
@@ -571,17 +643,9 @@ async fn only_the_lease_holder_writes_and_the_other_takes_over_within_15_s() {
     })
     .await;
     let b = Controller::start(&ns, &["--identity", "replica-b"]);
-    wait_for(&b, 30, "replica-b ready", || async {
-        let (code, _) = controlplane::plain_get(b.admin_port, "/readyz").ok()?;
-        (code == 200).then_some(())
-    })
-    .await;
+    wait_ready(&b).await;
     gcs.set(|s| s.demands = vec![(BTreeMap::from([("CPU".into(), 1.0)]), 2)]);
-    wait_for(&a, 30, "replicas 2", || async {
-        let o = api.get(name).await.ok()?;
-        (group_of(&o)["replicas"] == json!(2)).then_some(())
-    })
-    .await;
+    wait_replicas(&a, &api, name, 2).await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(leader_gauge(&b), Some(0), "{}", b.log());
     assert!(a.log().contains("replicas 0 -> 2"), "{}", a.log());
@@ -598,11 +662,7 @@ async fn only_the_lease_holder_writes_and_the_other_takes_over_within_15_s() {
     }
     let killed = Instant::now();
     gcs.set(|s| s.demands = vec![(BTreeMap::from([("CPU".into(), 1.0)]), 4)]);
-    wait_for(&b, 30, "replica-b scales to 4", || async {
-        let o = api.get(name).await.ok()?;
-        (group_of(&o)["replicas"] == json!(4)).then_some(())
-    })
-    .await;
+    wait_replicas(&b, &api, name, 4).await;
     let took = killed.elapsed();
     assert!(took < Duration::from_secs(15), "failover took {took:?}");
     assert!(b.log().contains("replicas 2 -> 4"), "{}", b.log());
@@ -636,11 +696,7 @@ fn vm_rss_kib(pid: u32) -> u64 {
 #[ignore = "benchmark: scripts/bench-controller.sh"]
 async fn bench_100_clusters_one_stuck() {
     const N: usize = 100;
-    let cp = controlplane::shared();
-    let client = cp.client();
-    install_kuberay_crd(&client).await;
-    let ns = controlplane::create_namespace(&client, "bench-100").await;
-    let api = rayclusters(&client, &ns);
+    let Env { ns, api, .. } = env("bench-100").await;
     let mut gcss = Vec::new();
     for i in 0..N {
         let g = FakeGcs::start().await;
@@ -697,4 +753,605 @@ async fn bench_100_clusters_one_stuck() {
         group_of(&api.get("c000").await.unwrap())["replicas"],
         json!(0)
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// `raygate autoscale status <ns>/<cluster>`
+
+/// Runs `raygate autoscale status ARGS` as the admin: (exit code, stdout, stderr).
+async fn status_cmd(args: &[&str]) -> (i32, String, String) {
+    let kc = controlplane::shared().kubeconfig_path().to_path_buf();
+    let args: Vec<String> = ["autoscale", "status"]
+        .iter()
+        .chain(args)
+        .map(|s| s.to_string())
+        .collect();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(raygate_bin())
+            .args(&args)
+            .env("KUBECONFIG", kc)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run raygate autoscale status")
+    })
+    .await
+    .expect("join");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A worker pod as an operator would have made it (never scheduled: nothing runs here).
+async fn make_worker_pod(pods: &Api<Pod>, cluster: &str, name: &str, phase: &str) {
+    let p: Pod = serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": {
+            "ray.io/cluster": cluster, "ray.io/group": GROUP, "ray.io/node-type": "worker"}},
+        "spec": {"containers": [{"name": "ray-worker", "image": "rayproject/ray:2.46.0"}]}
+    }))
+    .expect("pod");
+    pods.create(&PostParams::default(), &p)
+        .await
+        .unwrap_or_else(|e| panic!("create pod {name}: {e}"));
+    pods.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"phase": phase}})),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("set phase of {name}: {e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_prints_the_ray_status_layout_of_a_cluster() {
+    let Env { ns, api, pods, .. } = env("e2e-autoscale-status").await;
+    let gcs = FakeGcs::start().await;
+    let name = "statuscl";
+    let mut rc = raycluster(name, &gcs.address(), 10);
+    rc["spec"]["workerGroupSpecs"][0]["replicas"] = json!(2);
+    rc["spec"]["workerGroupSpecs"][0]["scaleStrategy"] =
+        json!({"workersToDelete": ["statuscl-gone"]});
+    create(&api, rc).await;
+    make_worker_pod(&pods, name, "statuscl-w-a", "Running").await;
+    make_worker_pod(&pods, name, "statuscl-w-b", "Pending").await;
+    // Ray: the head, worker a busy; b has not joined. Two 1-CPU tasks are waiting.
+    gcs.set(|s| {
+        s.nodes = vec![
+            FakeNode::head(),
+            FakeNode::worker("statuscl-w-a", GROUP, 1.0, 0),
+        ];
+        s.demands = vec![(BTreeMap::from([("CPU".into(), 1.0)]), 2)];
+    });
+    let target = format!("{ns}/{name}");
+    let (code, out, err) = status_cmd(&[&target, "--now", "2026-01-02 03:04:05"]).await;
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let header = "======== Autoscaler status: 2026-01-02 03:04:05 ========";
+    assert!(
+        out.starts_with(&format!("{header}\nNode status\n")),
+        "{out}"
+    );
+    for want in [
+        "\nActive:\n 1 headgroup\n 1 small-group\nIdle:\n (no idle nodes)\nPending:\n",
+        // b fits one task; the other needs one more pod
+        "\n small-group, 1 launching\n statuscl-w-b: small-group, allocated: pod is pending\n",
+        "\nRecent failures:\n (no failures)\n",
+        "\nTotal Usage:\n 1.0/1.0 CPU\n",
+        "\nPending Demands:\n {'CPU': 1.0}: 2+ pending tasks/actors\n",
+        // the plan, with the engine clearing the finished workersToDelete
+        "\n small-group: replicas 3, launch 1\n",
+        r#"{"op":"replace","path":"/spec/workerGroupSpecs/0/scaleStrategy","value":{"workersToDelete":[]}}"#,
+        // what Kubernetes shows, under a separator as wide as the header
+        &format!(
+            "\n\nKubernetes\n{}\nRayCluster: {ns}/{name}\n",
+            "-".repeat(header.len())
+        ),
+        &format!(
+            "\nGCS: {} (annotation raygate.io/gcs-address)\n",
+            gcs.address()
+        ),
+        "\n small-group: desired 2 (replicas 2, min 0, max 10)\n  workersToDelete: statuscl-gone\n  pods: 1 Running, 1 Pending\n",
+        "\nWorker pods by phase: 1 Running, 1 Pending\n",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    assert!(
+        gcs.with(|s| s.state_calls) >= 1,
+        "the status must come from the GCS"
+    );
+    assert!(
+        gcs.with(|s| s.drained.is_empty()),
+        "status must not drain anything"
+    );
+    let g = group_of(&api.get(name).await.unwrap());
+    assert_eq!(g["replicas"], json!(2), "status must not patch: {g}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_errors_name_the_cluster_and_the_gcs_address() {
+    let Env { ns, api, .. } = env("e2e-autoscale-status-errors").await;
+    // Not found.
+    let (code, out, err) = status_cmd(&[&format!("{ns}/nosuch")]).await;
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(
+        err.contains(&format!("RayCluster {ns}/nosuch not found")),
+        "{err}"
+    );
+    // Autoscaling off.
+    let mut off = raycluster("static", "127.0.0.1:1", 10);
+    off["spec"]["enableInTreeAutoscaling"] = json!(false);
+    create(&api, off).await;
+    let (code, _, err) = status_cmd(&[&format!("{ns}/static")]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("RayCluster {ns}/static does not autoscale"))
+            && err.contains("enableInTreeAutoscaling"),
+        "{err}"
+    );
+    // GCS unreachable: the annotation's address, then the head service's (the controller's
+    // resolution), then --gcs.
+    let closed = format!("127.0.0.1:{}", controlplane::pick_port());
+    create(&api, raycluster("nogcs", &closed, 10)).await;
+    let (code, _, err) = status_cmd(&[&format!("{ns}/nogcs"), "--timeout", "1s"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "GCS of RayCluster {ns}/nogcs unreachable at {closed} (annotation raygate.io/gcs-address)"
+        )),
+        "{err}"
+    );
+    let mut headsvc = raycluster("viasvc", "", 10);
+    headsvc["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("annotations");
+    create(&api, headsvc).await;
+    let (code, _, err) = status_cmd(&[&format!("{ns}/viasvc"), "--timeout", "1s"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "unreachable at viasvc-head-svc.{ns}.svc:6379 (head service viasvc-head-svc, port 6379)"
+        )),
+        "{err}"
+    );
+    let (code, _, err) =
+        status_cmd(&[&format!("{ns}/viasvc"), "--gcs", &closed, "--timeout", "1s"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&format!("at {closed} (--gcs)")), "{err}");
+    // Not <ns>/<cluster>.
+    let (code, _, err) = status_cmd(&["a/b/c"]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("<namespace>/<cluster>"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// RBAC: the controller on its own ServiceAccount token (deploy/autoscaler).
+
+const SYSTEM_NS: &str = "raygate-system";
+const SA: &str = "raygate-autoscaler";
+
+/// The ServiceAccount and RBAC objects of `deploy/autoscaler/<overlay>` (kustomize build).
+fn autoscaler_rbac(overlay: &str) -> Vec<Value> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/autoscaler")
+        .join(overlay);
+    let docs: Vec<Value> = controlplane::kustomize_build(&dir)
+        .into_iter()
+        .filter(|d| {
+            matches!(
+                d["kind"].as_str(),
+                Some(
+                    "ServiceAccount"
+                        | "ClusterRole"
+                        | "ClusterRoleBinding"
+                        | "Role"
+                        | "RoleBinding"
+                )
+            )
+        })
+        .collect();
+    assert_eq!(docs.len(), 5, "{overlay}: {docs:?}");
+    docs
+}
+
+/// Server-side apply of one of the objects of [`autoscaler_rbac`].
+async fn apply(client: &kube::Client, obj: &Value) {
+    let kind = obj["kind"].as_str().unwrap_or_default();
+    let (group, plural, namespaced) = match kind {
+        "ServiceAccount" => ("", "serviceaccounts", true),
+        "ClusterRole" => ("rbac.authorization.k8s.io", "clusterroles", false),
+        "ClusterRoleBinding" => ("rbac.authorization.k8s.io", "clusterrolebindings", false),
+        "Role" => ("rbac.authorization.k8s.io", "roles", true),
+        "RoleBinding" => ("rbac.authorization.k8s.io", "rolebindings", true),
+        other => panic!("unexpected kind {other}"),
+    };
+    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, "v1", kind), plural);
+    let name = obj["metadata"]["name"].as_str().expect("name");
+    let api: Api<DynamicObject> = if namespaced {
+        let ns = obj["metadata"]["namespace"].as_str().expect("namespace");
+        Api::namespaced_with(client.clone(), ns, &ar)
+    } else {
+        Api::all_with(client.clone(), &ar)
+    };
+    api.patch(
+        name,
+        &PatchParams::apply(controlplane::FIELD_MANAGER).force(),
+        &Patch::Apply(obj),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("apply {kind} {name}: {e}"));
+}
+
+/// A token of the autoscaler's ServiceAccount from the TokenRequest API.
+async fn service_account_token(client: &kube::Client) -> String {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let api: Api<ServiceAccount> = Api::namespaced(client.clone(), SYSTEM_NS);
+    let req = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            expiration_seconds: Some(3600),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    api.create_token_request(SA, &PostParams::default(), &req)
+        .await
+        .unwrap_or_else(|e| panic!("TokenRequest for {SYSTEM_NS}/{SA}: {e}"))
+        .status
+        .expect("TokenRequest status")
+        .token
+        .expect("TokenRequest token")
+}
+
+/// May the caller `verb` `group/resource` in `ns`? (SelfSubjectAccessReview)
+async fn can_i(client: &kube::Client, verb: &str, group: &str, resource: &str, ns: &str) -> bool {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    };
+    let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+    let (resource, sub) = match resource.split_once('/') {
+        Some((r, s)) => (r, Some(s.to_string())),
+        None => (resource, None),
+    };
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                group: Some(group.into()),
+                resource: Some(resource.into()),
+                subresource: sub,
+                verb: Some(verb.into()),
+                namespace: Some(ns.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    api.create(&PostParams::default(), &review)
+        .await
+        .expect("SelfSubjectAccessReview")
+        .status
+        .is_some_and(|s| s.allowed)
+}
+
+/// Asserts exactly what the ServiceAccount may do in the RayCluster namespace `ns` and in
+/// raygate-system. `pods_write`: the reconcile-pods overlay is applied.
+async fn assert_least_privilege(sa: &kube::Client, ns: &str, pods_write: bool) {
+    let table: Vec<(&str, &str, &str, &str, bool)> = vec![
+        ("get", "ray.io", "rayclusters", ns, true),
+        ("list", "ray.io", "rayclusters", ns, true),
+        ("watch", "ray.io", "rayclusters", ns, true),
+        ("patch", "ray.io", "rayclusters", ns, true),
+        ("update", "ray.io", "rayclusters", ns, false),
+        ("create", "ray.io", "rayclusters", ns, false),
+        ("delete", "ray.io", "rayclusters", ns, false),
+        ("patch", "ray.io", "rayclusters/status", ns, false),
+        ("get", "", "pods", ns, true),
+        ("list", "", "pods", ns, true),
+        ("watch", "", "pods", ns, true),
+        ("create", "", "pods", ns, pods_write),
+        ("delete", "", "pods", ns, pods_write),
+        ("patch", "", "pods", ns, false),
+        ("update", "", "pods", ns, false),
+        ("deletecollection", "", "pods", ns, false),
+        ("create", "", "pods/exec", ns, false),
+        ("create", "events.k8s.io", "events", ns, true),
+        ("patch", "events.k8s.io", "events", ns, true),
+        ("delete", "events.k8s.io", "events", ns, false),
+        ("get", "", "secrets", ns, false),
+        ("list", "", "secrets", SYSTEM_NS, false),
+        ("get", "coordination.k8s.io", "leases", SYSTEM_NS, true),
+        ("create", "coordination.k8s.io", "leases", SYSTEM_NS, true),
+        ("update", "coordination.k8s.io", "leases", SYSTEM_NS, true),
+        ("delete", "coordination.k8s.io", "leases", SYSTEM_NS, false),
+        ("create", "coordination.k8s.io", "leases", ns, false),
+        ("create", "", "services", ns, false),
+    ];
+    let mut wrong = Vec::new();
+    for (verb, group, resource, in_ns, want) in table {
+        if can_i(sa, verb, group, resource, in_ns).await != want {
+            wrong.push(format!(
+                "{verb} {group}/{resource} in {in_ns}: want allowed={want}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "RBAC differs:\n{}", wrong.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_autoscaler_works_on_its_service_account_with_least_privilege() {
+    let cp = controlplane::shared();
+    let Env {
+        client,
+        ns,
+        api,
+        pods,
+    } = env("e2e-autoscale-rbac").await;
+    controlplane::create_namespace(&client, SYSTEM_NS).await;
+    for o in autoscaler_rbac("base") {
+        apply(&client, &o).await;
+    }
+    let token = service_account_token(&client).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("autoscaler.kubeconfig");
+    cp.write_kubeconfig(&token, &kc);
+    let sa = {
+        let mut cfg = cp.config();
+        cfg.auth_info = serde_json::from_value(json!({ "token": token })).expect("auth");
+        kube::Client::try_from(cfg).expect("client")
+    };
+    assert_least_privilege(&sa, &ns, false).await;
+    // Concretely: the base RBAC refuses a pod create.
+    let probe: Pod = serde_json::from_value(json!({"metadata": {"name": "probe"},
+        "spec": {"containers": [{"name": "c", "image": "x"}]}}))
+    .expect("pod");
+    match Api::<Pod>::namespaced(sa.clone(), &ns)
+        .create(&PostParams::default(), &probe)
+        .await
+    {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 403, "{s:?}"),
+        other => panic!("pod create with the base RBAC must be forbidden: {other:?}"),
+    }
+
+    // The controller on that token, base RBAC: scaling works (watch, patch, events, Lease); with
+    // --reconcile-pods on anyway, every pod create is refused.
+    let gcs = FakeGcs::start().await;
+    let name = "rbac";
+    create(&api, raycluster(name, &gcs.address(), 10)).await;
+    gcs.set(|s| s.demands = vec![(BTreeMap::from([("CPU".into(), 1.0)]), 2)]);
+    let ctl = Controller::start_as(
+        &ns,
+        SYSTEM_NS,
+        &kc,
+        &[
+            "--reconcile-pods",
+            "--lease-name",
+            "rbac-base",
+            "--identity",
+            "sa-base",
+        ],
+    );
+    wait_replicas(&ctl, &api, name, 2).await;
+    wait_for(&ctl, 30, "pod creation refused", || async {
+        let log = ctl.log();
+        (log.contains("cannot create pod") && log.contains("forbidden")).then_some(())
+    })
+    .await;
+    assert!(worker_pods(&pods, name).await.is_empty());
+    let ev = events(&client, &ns).await;
+    assert!(
+        ev.iter().any(|(t, r, _)| t == "Normal" && r == "ScaledUp"),
+        "{ev:?}"
+    );
+    let lease: k8s_openapi::api::coordination::v1::Lease =
+        Api::namespaced(client.clone(), SYSTEM_NS)
+            .get("rbac-base")
+            .await
+            .expect("the Lease in raygate-system");
+    assert_eq!(
+        lease.spec.and_then(|s| s.holder_identity).as_deref(),
+        Some("sa-base")
+    );
+    let log = ctl.log();
+    let other: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("forbidden") && !l.contains("cannot create pod"))
+        .collect();
+    assert!(other.is_empty(), "only pod creation may be refused:\n{log}");
+    ctl.proc.stop();
+
+    // The reconcile-pods overlay adds pods create/delete, nothing else.
+    for o in autoscaler_rbac("reconcile-pods") {
+        apply(&client, &o).await;
+    }
+    let ctl = Controller::start_as(
+        &ns,
+        SYSTEM_NS,
+        &kc,
+        &[
+            "--reconcile-pods",
+            "--lease-name",
+            "rbac-pods",
+            "--identity",
+            "sa-pods",
+        ],
+    );
+    wait_for(&ctl, 30, "the overlay's RBAC in effect", || async {
+        can_i(&sa, "create", "", "pods", &ns).await.then_some(())
+    })
+    .await;
+    assert_least_privilege(&sa, &ns, true).await;
+    let created = wait_pods(&ctl, &pods, name, "2 worker pods", |v| v.len() == 2).await;
+    let names = self::names(&created);
+    gcs.set(|s| {
+        s.demands.clear();
+        s.nodes = vec![
+            FakeNode::worker(&names[0], GROUP, 1.0, 0),
+            FakeNode::worker(&names[1], GROUP, 1.0, 30_000),
+        ];
+    });
+    wait_drained(&ctl, &gcs, &names[1..]).await;
+    wait_pods(&ctl, &pods, name, "the idle pod deleted", |v| {
+        self::names(v) == [names[0].clone()]
+    })
+    .await;
+    gcs.set(|s| s.nodes.retain(|n| n.instance_id != names[1]));
+    wait_cleared(&ctl, &api, name, 1).await;
+    let log = ctl.log();
+    assert!(
+        log.contains("created worker pod") && !log.contains("forbidden"),
+        "nothing may be refused with the overlay:\n{log}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Multi-host groups (numOfHosts > 1) with --reconcile-pods.
+
+fn label(p: &Pod, k: &str) -> String {
+    p.metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(k).cloned())
+        .unwrap_or_default()
+}
+
+/// Pods by `ray.io/worker-group-replica-name`: name → (replica index, host indices, pods).
+fn replicas_of(pods: &[Pod]) -> BTreeMap<String, (String, Vec<String>, Vec<String>)> {
+    let mut m: BTreeMap<String, (String, Vec<String>, Vec<String>)> = BTreeMap::new();
+    for p in pods {
+        let e = m
+            .entry(label(p, "ray.io/worker-group-replica-name"))
+            .or_default();
+        e.0 = label(p, "ray.io/worker-group-replica-index");
+        e.1.push(label(p, "ray.io/replica-host-index"));
+        e.1.sort();
+        e.2.push(p.metadata.name.clone().unwrap_or_default());
+    }
+    m
+}
+
+/// Every replica complete (2 hosts, indices 0 and 1) and `n` of them.
+fn complete_replicas(pods: &[Pod], n: usize) -> bool {
+    let r = replicas_of(pods);
+    r.len() == n
+        && pods.len() == 2 * n
+        && r.iter()
+            .all(|(name, (_, hosts, _))| !name.is_empty() && hosts == &["0", "1"])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_host_replicas_are_created_and_removed_whole() {
+    let Env { ns, api, pods, .. } = env("e2e-autoscale-multihost").await;
+    let gcs = FakeGcs::start().await;
+    let name = "slices";
+    let mut rc = raycluster(name, &gcs.address(), 4);
+    rc["spec"]["workerGroupSpecs"][0]["numOfHosts"] = json!(2);
+    create(&api, rc).await;
+    // Four 1-CPU tasks: two replicas of two 1-CPU hosts.
+    gcs.set(|s| s.demands = vec![(BTreeMap::from([("CPU".into(), 1.0)]), 4)]);
+    let ctl = Controller::start(&ns, &["--reconcile-pods"]);
+    wait_replicas(&ctl, &api, name, 2).await;
+    let created = wait_pods(&ctl, &pods, name, "2 complete replicas", |v| {
+        complete_replicas(v, 2)
+    })
+    .await;
+    let first = replicas_of(&created);
+    let indices: BTreeSet<String> = first.values().map(|r| r.0.clone()).collect();
+    assert_eq!(
+        indices,
+        BTreeSet::from(["0".into(), "1".into()]),
+        "{first:?}"
+    );
+    for r in first.keys() {
+        assert!(
+            r.starts_with("small-group-") && r.len() == "small-group-".len() + 5,
+            "{r}"
+        );
+    }
+    // The tasks run: all four hosts busy.
+    gcs.set(|s| {
+        s.demands.clear();
+        s.nodes = created
+            .iter()
+            .map(|p| FakeNode::worker(p.metadata.name.as_deref().unwrap(), GROUP, 1.0, 0))
+            .collect();
+    });
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        self::names(&worker_pods(&pods, name).await),
+        self::names(&created)
+    );
+
+    // A host of replica index 0 is deleted from outside: its sibling goes too, and a whole new
+    // replica takes index 0.
+    let (lost_name, (_, _, lost_pods)) = first.iter().find(|(_, r)| r.0 == "0").unwrap();
+    pods.delete(&lost_pods[0], &DeleteParams::default())
+        .await
+        .expect("delete one host");
+    let after = wait_pods(&ctl, &pods, name, "the lost replica replaced whole", |v| {
+        complete_replicas(v, 2) && !replicas_of(v).contains_key(lost_name)
+    })
+    .await;
+    let second = replicas_of(&after);
+    let indices: BTreeSet<String> = second.values().map(|r| r.0.clone()).collect();
+    assert_eq!(
+        indices,
+        BTreeSet::from(["0".into(), "1".into()]),
+        "{second:?}"
+    );
+    assert!(
+        !self::names(&after).contains(&lost_pods[1]),
+        "the sibling of the lost host must be deleted"
+    );
+    assert!(
+        ctl.log().contains("incomplete multi-host replica"),
+        "{}",
+        ctl.log()
+    );
+    assert_eq!(
+        group_of(&api.get(name).await.unwrap())["replicas"],
+        json!(2)
+    );
+
+    // One host of the replica at index 1 goes idle (its sibling stays busy): the autoscaler
+    // names that one pod; the operator side removes its whole replica.
+    let (_, (_, _, victims)) = second.iter().find(|(_, r)| r.0 == "1").unwrap();
+    let victims = victims.clone();
+    let keep: Vec<String> = second
+        .values()
+        .find(|r| r.0 == "0")
+        .map(|r| r.2.clone())
+        .unwrap();
+    gcs.set(|s| {
+        s.nodes = self::names(&after)
+            .iter()
+            .map(|n| {
+                let idle = if *n == victims[0] { 30_000 } else { 0 };
+                FakeNode::worker(n, GROUP, 1.0, idle)
+            })
+            .collect();
+    });
+    wait_drained(&ctl, &gcs, &victims[..1]).await;
+    let mut keep_sorted = keep.clone();
+    keep_sorted.sort();
+    wait_pods(&ctl, &pods, name, "the idle host's replica deleted", |v| {
+        self::names(v) == keep_sorted
+    })
+    .await;
+    gcs.set(|s| s.nodes.retain(|n| !victims.contains(&n.instance_id)));
+    wait_cleared(&ctl, &api, name, 1).await;
+    let victim_replica = second.iter().find(|(_, r)| r.0 == "1").unwrap().0;
+    let log = ctl.log();
+    for v in &victims {
+        assert!(
+            log.lines().any(|l| l.contains(v.as_str())
+                && l.contains(&format!(
+                    "replica {victim_replica} of workersToDelete entry {}",
+                    victims[0]
+                ))),
+            "{v} must be deleted as part of its replica:\n{log}"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(self::names(&worker_pods(&pods, name).await), keep_sorted);
 }

@@ -150,27 +150,6 @@ fn prepare_deploy() -> tempfile::TempDir {
     tmp
 }
 
-/// `kustomize build <dir>` (kustomize from scripts/envtest-bins.sh) as JSON documents.
-fn kustomize_build(dir: &Path) -> Vec<Value> {
-    let kustomize = controlplane::bin_dir()
-        .unwrap_or_else(|e| panic!("{e}"))
-        .join("kustomize");
-    let out = std::process::Command::new(&kustomize)
-        .arg("build")
-        .arg(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("run {}: {e}", kustomize.display()));
-    assert!(
-        out.status.success(),
-        "kustomize build {}: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).expect("kustomize output is UTF-8");
-    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("kustomize output is YAML");
-    docs.into_iter().filter(|d| !d.is_null()).collect()
-}
-
 /// Rewrites a webhook `clientConfig` from a Service reference to our test server's URL + CA.
 fn point_at_test_server(cc: &mut Value, port: u16, ca_pem: &str) {
     let path = cc
@@ -265,7 +244,7 @@ async fn setup() -> Result<Env, String> {
     let deploy_dir = deploy.path().join("deploy");
 
     // 2. KubeRay's CRD with deploy/'s conversion Component applied, pointed at the test server.
-    let mut crd = kustomize_build(&deploy_dir.join("crd-with-conversion"))
+    let mut crd = controlplane::kustomize_build(&deploy_dir.join("crd-with-conversion"))
         .into_iter()
         .find(|d| d["kind"] == "CustomResourceDefinition")
         .ok_or("crd-with-conversion renders no CRD")?;
@@ -286,7 +265,7 @@ async fn setup() -> Result<Env, String> {
     //    caBundle instead of the Service.
     let mut validating_names = Vec::new();
     let mut kinds = BTreeSet::new();
-    for mut d in kustomize_build(&deploy_dir.join("base")) {
+    for mut d in controlplane::kustomize_build(&deploy_dir.join("base")) {
         let kind = d["kind"].as_str().unwrap_or("").to_string();
         if kind != "ValidatingWebhookConfiguration" && kind != "MutatingWebhookConfiguration" {
             continue;
@@ -923,7 +902,10 @@ async fn the_whole_deploy_kustomization_passes_a_server_side_dry_run_apply() {
         .await
         .expect("discovery");
     let mut applied = BTreeMap::new();
-    let built: Vec<Vec<Value>> = roots.iter().map(|dir| kustomize_build(dir)).collect();
+    let built: Vec<Vec<Value>> = roots
+        .iter()
+        .map(|dir| controlplane::kustomize_build(dir))
+        .collect();
     // Namespaces of every kustomization for real first (a dry-run object cannot live in a
     // missing namespace; deploy/autoscaler expects the namespace deploy/base creates).
     for o in built.iter().flatten().filter(|o| o["kind"] == "Namespace") {

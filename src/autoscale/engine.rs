@@ -652,8 +652,12 @@ fn plan_valid(input: &EngineInput, cfg: &ClusterConfig) -> Result<Plan, Vec<Viol
     if any_action {
         patch.extend(replica_ops);
         patch.extend(delete_ops);
-        patch.extend(clear_ops);
     }
+    // A finished `workersToDelete` (every named pod gone, i.e. no longer a live pod) is cleared
+    // by the autoscaler, never by the operator: folded into the next launch/termination patch
+    // when there is one (Ray v2's KubeRay provider), and sent on its own otherwise (as Ray v1's
+    // `safe_to_scale` does), so a finished list never lingers and never blocks the group.
+    patch.extend(clear_ops);
     let groups = groups
         .into_iter()
         .map(|(mut gp, current, target)| {

@@ -197,6 +197,134 @@ pub fn render(plan: &Plan, now: &str) -> String {
     out
 }
 
+fn phase_name(p: PodPhase) -> &'static str {
+    match p {
+        PodPhase::Pending => "Pending",
+        PodPhase::Running => "Running",
+        PodPhase::Succeeded => "Succeeded",
+        PodPhase::Failed => "Failed",
+        PodPhase::Unknown => "Unknown",
+    }
+}
+
+/// `2 Running, 1 Pending (1 terminating)`, or `(none)`.
+fn pods_by_phase(pods: &[&WorkerPod]) -> String {
+    if pods.is_empty() {
+        return "(none)".into();
+    }
+    let order = [
+        PodPhase::Running,
+        PodPhase::Pending,
+        PodPhase::Succeeded,
+        PodPhase::Failed,
+        PodPhase::Unknown,
+    ];
+    let parts: Vec<String> = order
+        .iter()
+        .filter_map(|ph| {
+            let n = pods.iter().filter(|p| p.phase == *ph).count();
+            (n > 0).then(|| format!("{n} {}", phase_name(*ph)))
+        })
+        .collect();
+    let mut s = parts.join(", ");
+    let deleting = pods.iter().filter(|p| p.deleting).count();
+    if deleting > 0 {
+        let _ = write!(s, " ({deleting} terminating)");
+    }
+    s
+}
+
+/// The Kubernetes side of `raygate autoscale status <ns>/<cluster>`: per worker group the
+/// desired replicas (clamp(replicas, min, max), as KubeRay computes it) with min/max, the
+/// `workersToDelete` list and the group's pods by phase. `rc` is the RayCluster with CRD
+/// defaults applied; `gcs` says which GCS was asked; `width` is the separator's (that of the
+/// `ray status` text above it).
+pub fn render_kubernetes(
+    rc: &serde_json::Value,
+    pods: &[WorkerPod],
+    gcs: &str,
+    width: usize,
+) -> String {
+    let s = |p: &str| rc.pointer(p).and_then(|v| v.as_str()).unwrap_or("?");
+    let mut out = String::new();
+    out.push_str("Kubernetes\n");
+    out.push_str(&"-".repeat(width));
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "RayCluster: {}/{}",
+        s("/metadata/namespace"),
+        s("/metadata/name")
+    );
+    let _ = writeln!(out, "GCS: {gcs}");
+    out.push_str("Worker groups:\n");
+    let groups = rc
+        .pointer("/spec/workerGroupSpecs")
+        .and_then(|v| v.as_array())
+        .cloned()
+        .unwrap_or_default();
+    if groups.is_empty() {
+        out.push_str(" (no worker groups)\n");
+    }
+    let mut known = std::collections::BTreeSet::new();
+    for g in &groups {
+        let name = g.get("groupName").and_then(|v| v.as_str()).unwrap_or("?");
+        known.insert(name.to_string());
+        let int = |k: &str| g.get(k).and_then(|v| v.as_i64());
+        let min = int("minReplicas").unwrap_or(0).max(0);
+        let max = int("maxReplicas").unwrap_or(i32::MAX as i64).max(min);
+        let replicas = int("replicas");
+        let hosts = int("numOfHosts").unwrap_or(1).max(1);
+        let suspended = g.get("suspend").and_then(|v| v.as_bool()) == Some(true);
+        let desired = if suspended {
+            0
+        } else {
+            replicas.unwrap_or(0).clamp(min, max)
+        };
+        let rep = replicas.map_or("unset".to_string(), |r| r.to_string());
+        let _ = write!(out, " {name}: desired {desired}");
+        if hosts > 1 {
+            let _ = write!(
+                out,
+                " replicas x {hosts} hosts = {} pods",
+                desired.saturating_mul(hosts)
+            );
+        }
+        let _ = write!(out, " (replicas {rep}, min {min}, max {max})");
+        if suspended {
+            out.push_str(", suspended");
+        }
+        out.push('\n');
+        let wtd: Vec<&str> = g
+            .pointer("/scaleStrategy/workersToDelete")
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  workersToDelete: {}",
+            if wtd.is_empty() {
+                "(none)".to_string()
+            } else {
+                wtd.join(", ")
+            }
+        );
+        let mine: Vec<&WorkerPod> = pods.iter().filter(|p| p.group == name).collect();
+        let _ = writeln!(out, "  pods: {}", pods_by_phase(&mine));
+    }
+    let stray: Vec<&WorkerPod> = pods.iter().filter(|p| !known.contains(&p.group)).collect();
+    if !stray.is_empty() {
+        let _ = writeln!(
+            out,
+            " pods of no worker group in the spec: {}",
+            pods_by_phase(&stray)
+        );
+    }
+    let all: Vec<&WorkerPod> = pods.iter().collect();
+    let _ = writeln!(out, "Worker pods by phase: {}", pods_by_phase(&all));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,5 +337,41 @@ mod tests {
         assert_eq!(format_memory(0.0), "0B");
         let m = ResourceMap::from([("CPU".to_string(), 4.0)]);
         assert_eq!(py_bundle(&m), "{'CPU': 4.0}");
+    }
+
+    #[test]
+    fn kubernetes_section() {
+        let rc = serde_json::json!({
+            "metadata": {"name": "rc", "namespace": "ns"},
+            "spec": {"workerGroupSpecs": [
+                {"groupName": "cpu", "replicas": 30, "minReplicas": 1, "maxReplicas": 4,
+                 "scaleStrategy": {"workersToDelete": ["w1"]}},
+                {"groupName": "tpu", "replicas": 1, "minReplicas": 0, "maxReplicas": 2,
+                 "numOfHosts": 2}
+            ]}
+        });
+        let pod = |n: &str, g: &str, phase: PodPhase, deleting: bool| WorkerPod {
+            name: n.into(),
+            group: g.into(),
+            phase,
+            deleting,
+        };
+        let pods = [
+            pod("w1", "cpu", PodPhase::Running, true),
+            pod("w2", "cpu", PodPhase::Running, false),
+            pod("w3", "cpu", PodPhase::Pending, false),
+            pod("x", "gone", PodPhase::Failed, false),
+        ];
+        let t = render_kubernetes(&rc, &pods, "127.0.0.1:1 (--gcs)", 10);
+        for want in [
+            "Kubernetes\n----------\nRayCluster: ns/rc\n",
+            "GCS: 127.0.0.1:1 (--gcs)\n",
+            " cpu: desired 4 (replicas 30, min 1, max 4)\n  workersToDelete: w1\n  pods: 2 Running, 1 Pending (1 terminating)\n",
+            " tpu: desired 1 replicas x 2 hosts = 2 pods (replicas 1, min 0, max 2)\n  workersToDelete: (none)\n  pods: (none)\n",
+            " pods of no worker group in the spec: 1 Failed\n",
+            "Worker pods by phase: 2 Running, 1 Pending, 1 Failed (1 terminating)\n",
+        ] {
+            assert!(t.contains(want), "missing {want:?} in\n{t}");
+        }
     }
 }

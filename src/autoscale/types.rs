@@ -159,7 +159,9 @@ impl Default for EngineOptions {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Plan {
     /// RFC 6902 operations on the RayCluster, exactly as Ray v2's KubeRay provider writes them;
-    /// empty when there is nothing to do.
+    /// empty when there is nothing to do. Clearing a finished `scaleStrategy.workersToDelete`
+    /// (`{"workersToDelete": []}`, once none of the named pods is a live pod) is part of it, also
+    /// when nothing else changes: the controller writes only what the engine planned.
     pub patch: Vec<serde_json::Value>,
     /// Per worker group, in `spec.workerGroupSpecs` order.
     pub groups: Vec<GroupPlan>,

@@ -21,8 +21,10 @@ pub enum AutoscaleCommand {
     Plan(PlanArgs),
     /// Drive a local Ray cluster: worker pods are `ray start --block` processes on this machine.
     Local(crate::gcs::local::LocalArgs),
-    /// Print the current state in the `ray status` layout, from the GCS and the RayCluster.
-    Status(crate::gcs::local::StatusArgs),
+    /// Print the current state in the `ray status` layout: `status <namespace>/<cluster>` reads
+    /// the RayCluster and its pods from Kubernetes and asks the GCS the controller would ask;
+    /// `status --gcs HOST:PORT --cluster FILE` asks a local GCS about a RayCluster file.
+    Status(StatusArgs),
     /// Run the in-cluster autoscaler: watch every RayCluster with enableInTreeAutoscaling and
     /// patch replicas/workersToDelete (see README "raygate autoscale run").
     Run(crate::controller::RunArgs),
@@ -40,6 +42,33 @@ pub struct PlanArgs {
     pub now: Option<String>,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    /// `<namespace>/<cluster>` (or `<cluster>` in the kubeconfig's namespace): read the
+    /// RayCluster (ray.io/v1) and its worker pods through the kubeconfig ($KUBECONFIG,
+    /// ~/.kube/config) or the in-cluster config.
+    #[arg(value_name = "NAMESPACE/CLUSTER", required_unless_present = "cluster")]
+    pub target: Option<String>,
+    /// GCS address HOST:PORT. With a cluster argument it overrides the head service and the
+    /// `raygate.io/gcs-address` annotation (e.g. a `kubectl port-forward`); with `--cluster` it
+    /// defaults to 127.0.0.1:6379.
+    #[arg(long)]
+    pub gcs: Option<String>,
+    /// A RayCluster file (YAML or JSON) instead of a cluster argument: pods are then Ray's live
+    /// worker nodes.
+    #[arg(long, conflicts_with = "target")]
+    pub cluster: Option<PathBuf>,
+    /// GCS port on `<cluster>-head-svc` (with a cluster argument).
+    #[arg(long, default_value_t = 6379)]
+    pub gcs_port: u16,
+    /// Timeout of the GCS call (with a cluster argument).
+    #[arg(long, default_value = "5s", value_parser = crate::controller::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Timestamp for the header (with a cluster argument; default: now, UTC).
+    #[arg(long)]
+    pub now: Option<String>,
+}
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputFormat {
     Json,
@@ -51,8 +80,32 @@ pub fn run(args: AutoscaleArgs) -> ExitCode {
     match args.command {
         AutoscaleCommand::Plan(p) => run_plan(&p),
         AutoscaleCommand::Local(a) => crate::gcs::local::run_local(a),
-        AutoscaleCommand::Status(a) => crate::gcs::local::run_status(a),
+        AutoscaleCommand::Status(a) => run_status(a),
         AutoscaleCommand::Run(a) => crate::controller::run(a),
+    }
+}
+
+/// Exit codes: 0 printed; 1 the cluster is missing, does not autoscale, or its GCS or the API
+/// server failed; 2 bad arguments.
+fn run_status(a: StatusArgs) -> ExitCode {
+    match (a.target, a.cluster) {
+        (Some(target), _) => {
+            crate::controller::status::run(crate::controller::status::StatusOptions {
+                target,
+                gcs: a.gcs,
+                gcs_port: a.gcs_port,
+                timeout: a.timeout,
+                now: a.now.unwrap_or_else(now_utc),
+            })
+        }
+        (None, Some(cluster)) => crate::gcs::local::run_status(crate::gcs::local::StatusArgs {
+            gcs: a.gcs.unwrap_or_else(|| "127.0.0.1:6379".into()),
+            cluster,
+        }),
+        (None, None) => {
+            eprintln!("error: give <namespace>/<cluster>, or --cluster FILE");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -78,8 +78,8 @@ struct State {
     last_version: i64,
     /// Last Warning note per reason (a Warning is published when it changes).
     warned: BTreeMap<&'static str, String>,
-    /// Pods created and not yet seen by the pod watch: (group, name, when).
-    created: Vec<(String, String, Instant)>,
+    /// Pods created and not yet seen by the pod watch, and when.
+    created: Vec<(PodInfo, Instant)>,
 }
 
 /// Runs until the cluster is deleted, stops autoscaling, or the task is aborted.
@@ -200,15 +200,11 @@ fn pod_infos(shared: &Shared, ns: &str, cluster: &str) -> Vec<(PodInfo, PodPhase
                 _ => PodPhase::Unknown,
             };
             (
-                PodInfo {
-                    name: p.name_any(),
-                    group: p
-                        .labels()
-                        .get(pods::LABEL_GROUP)
-                        .cloned()
-                        .unwrap_or_default(),
-                    deleting: p.metadata.deletion_timestamp.is_some(),
-                },
+                PodInfo::from_labels(
+                    &p.name_any(),
+                    p.labels(),
+                    p.metadata.deletion_timestamp.is_some(),
+                ),
                 phase,
             )
         })
@@ -413,12 +409,9 @@ async fn decide_and_apply(
             return;
         }
         report_infeasible(shared, st, &obj, &plan).await;
+        // The engine's patch is the whole write, clearing of finished workersToDelete included.
         if plan.patch.is_empty() {
-            let pods_now: Vec<PodInfo> = infos.iter().map(|(p, _)| p.clone()).collect();
-            plan.patch = pods::clear_finished_ops(&rc, &pods_now);
-            if plan.patch.is_empty() {
-                return;
-            }
+            return;
         }
         if !shared.leader.is_leader() {
             return;
@@ -635,7 +628,25 @@ pub fn describe(rc: &Value, plan: &Plan) -> String {
     s
 }
 
-/// Creates missing worker pods and deletes the ones named in `workersToDelete`.
+/// `n` characters of Kubernetes' random-name alphabet (no vowels), as KubeRay's replica names.
+fn random_suffix(n: usize) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    // A fresh RandomState has fresh random keys: its empty hash is a random number.
+    let mut x = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (0..n)
+        .map(|_| {
+            let c = ALPHABET[(x % ALPHABET.len() as u64) as usize] as char;
+            x /= ALPHABET.len() as u64;
+            c
+        })
+        .collect()
+}
+
+/// Creates missing worker pods and deletes the ones named in `workersToDelete` (whole replicas
+/// in multi-host groups).
 async fn reconcile_pods(shared: &Shared, st: &mut State, rc: &Value) {
     if !shared.leader.is_leader() {
         return;
@@ -643,11 +654,11 @@ async fn reconcile_pods(shared: &Shared, st: &mut State, rc: &Value) {
     let infos = pod_infos(shared, &st.ns, &st.name);
     let seen: BTreeSet<&str> = infos.iter().map(|(p, _)| p.name.as_str()).collect();
     st.created
-        .retain(|(_, n, t)| !seen.contains(n.as_str()) && t.elapsed() < Duration::from_secs(30));
-    let created = st.created.clone();
-    let in_flight = |g: &str| created.iter().filter(|(cg, _, _)| cg == g).count() as u64;
+        .retain(|(p, t)| !seen.contains(p.name.as_str()) && t.elapsed() < Duration::from_secs(30));
+    let in_flight: Vec<PodInfo> = st.created.iter().map(|(p, _)| p.clone()).collect();
     let pods_only: Vec<PodInfo> = infos.into_iter().map(|(p, _)| p).collect();
-    let actions = match pods::pod_actions(rc, &pods_only, &in_flight) {
+    let mut replica_name = |g: &str| format!("{g}-{}", random_suffix(5));
+    let actions = match pods::pod_actions(rc, &pods_only, &in_flight, &mut replica_name) {
         Ok(a) => a,
         Err(e) => {
             shared.metrics.error(category::POD);
@@ -656,14 +667,14 @@ async fn reconcile_pods(shared: &Shared, st: &mut State, rc: &Value) {
         }
     };
     let api: Api<Pod> = Api::namespaced(shared.client.clone(), &st.ns);
-    for name in actions.delete {
+    for (name, why) in actions.delete {
         if !shared.leader.is_leader() {
             return;
         }
         match api.delete(&name, &DeleteParams::default()).await {
             Ok(_) => {
                 shared.metrics.pods_deleted.inc();
-                tracing::info!(cluster = %st.name, pod = %name, "deleted worker pod (workersToDelete)");
+                tracing::info!(cluster = %st.name, pod = %name, "deleted worker pod ({why})");
             }
             Err(kube::Error::Api(s)) if s.code == 404 => {}
             Err(e) => {
@@ -687,15 +698,34 @@ async fn reconcile_pods(shared: &Shared, st: &mut State, rc: &Value) {
         match api.create(&PostParams::default(), &pod).await {
             Ok(p) => {
                 shared.metrics.pods_created.inc();
-                let n = p.name_any();
-                tracing::info!(cluster = %st.name, group = %group, pod = %n, "created worker pod");
-                st.created.push((group, n, Instant::now()));
+                let info = PodInfo::from_labels(&p.name_any(), p.labels(), false);
+                tracing::info!(cluster = %st.name, group = %group, pod = %info.name,
+                    replica = ?info.replica_name, "created worker pod");
+                st.created.push((info, Instant::now()));
             }
             Err(e) => {
                 shared.metrics.error(category::POD);
                 tracing::warn!(cluster = %st.name, group = %group, error = %e, "cannot create pod");
                 return;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replica_suffixes_are_five_kubernetes_name_characters_and_vary() {
+        let a: BTreeSet<String> = (0..50).map(|_| random_suffix(5)).collect();
+        assert!(a.len() > 45, "{a:?}");
+        for s in &a {
+            assert_eq!(s.len(), 5);
+            assert!(
+                s.chars().all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)),
+                "{s}"
+            );
         }
     }
 }

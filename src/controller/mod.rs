@@ -4,7 +4,8 @@
 //! - [`cluster`]: one task per RayCluster (observe → engine → drain → guarded JSON Patch → pods);
 //! - [`pods`]: the operator half (`--reconcile-pods`), pure;
 //! - [`lease`]: leader election through a `coordination.k8s.io` Lease;
-//! - [`admin`]: Prometheus metrics, `/healthz`, `/readyz`.
+//! - [`admin`]: Prometheus metrics, `/healthz`, `/readyz`;
+//! - [`status`]: `raygate autoscale status <namespace>/<cluster>`.
 //!
 //! Decisions come from the pure engine ([`crate::autoscale::plan`]); this module only observes
 //! and applies. It reads and writes `ray.io/v1` only (no dependency on the conversion webhook).
@@ -13,6 +14,7 @@ pub mod admin;
 pub mod cluster;
 pub mod lease;
 pub mod pods;
+pub mod status;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -29,7 +31,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::Notify;
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, mul) = if let Some(v) = s.strip_suffix("ms") {
         (v, 0.001)

@@ -221,6 +221,12 @@ impl ControlPlane {
     pub fn kubeconfig_path(&self) -> &Path {
         &self.kubeconfig
     }
+    /// Writes a kubeconfig for this control plane that authenticates with `token` (e.g. a
+    /// ServiceAccount token from the TokenRequest API).
+    pub fn write_kubeconfig(&self, token: &str, path: &Path) {
+        fs::write(path, kubeconfig_yaml(&self.server, &self.ca_pem, token))
+            .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
     /// The temp dir with certificates, logs and etcd data.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -741,6 +747,28 @@ pub async fn install_crd(client: &kube::Client, crd: serde_json::Value) {
             }
         }
     }
+}
+
+/// `kustomize build <dir>` (kustomize from scripts/envtest-bins.sh) as JSON documents.
+pub fn kustomize_build(dir: &Path) -> Vec<serde_json::Value> {
+    let kustomize = bin_dir()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .join("kustomize");
+    let out = std::process::Command::new(&kustomize)
+        .arg("build")
+        .arg(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", kustomize.display()));
+    assert!(
+        out.status.success(),
+        "kustomize build {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("kustomize output is UTF-8");
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(&text).expect("kustomize output is YAML");
+    docs.into_iter().filter(|d| !d.is_null()).collect()
 }
 
 /// Creates a namespace (idempotent) and returns its name.
