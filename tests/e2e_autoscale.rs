@@ -3,11 +3,14 @@
 //!
 //! Run alone: `cargo test --test e2e_autoscale`.
 
+#[path = "support/controller.rs"]
+mod controller;
 #[path = "support/controlplane.rs"]
 mod controlplane;
 #[path = "support/fake_gcs.rs"]
 mod fake_gcs;
 
+use controller::Controller;
 use fake_gcs::{FakeGcs, FakeNode};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -17,7 +20,6 @@ use kube::api::{
 use kube::runtime::watcher;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -77,73 +79,6 @@ fn raycluster(name: &str, gcs: &str, max: u32) -> Value {
     })
 }
 
-/// The controller as the real binary, killed (by PID) when dropped.
-struct Controller {
-    proc: controlplane::KeptProcess,
-    log: PathBuf,
-    admin_port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Controller {
-    fn start(ns: &str, extra: &[&str]) -> Controller {
-        let cp = controlplane::shared();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let log = dir.path().join("controller.log");
-        let admin_port = controlplane::pick_port();
-        let mut args: Vec<String> = [
-            "autoscale",
-            "run",
-            "--namespace",
-            ns,
-            "--lease-namespace",
-            ns,
-            "--admin-listen",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.push(format!("127.0.0.1:{admin_port}"));
-        if !extra.contains(&"--interval") {
-            args.extend(["--interval".to_string(), "300ms".to_string()]);
-        }
-        if !extra.contains(&"--gcs-timeout") {
-            args.extend(["--gcs-timeout".to_string(), "1s".to_string()]);
-        }
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let kc = cp.kubeconfig_path().to_string_lossy().to_string();
-        let log_filter = std::env::var("RAYGATE_TEST_LOG").unwrap_or_else(|_| "info".into());
-        // RAYGATE_TEST_BIN: a private copy of the binary when several checkouts share one
-        // target dir (their builds overwrite target/debug/raygate).
-        let bin = std::env::var_os("RAYGATE_TEST_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_raygate")));
-        let proc = controlplane::KeptProcess::spawn(
-            &bin,
-            &args,
-            &[("KUBECONFIG", &kc), ("RUST_LOG", &log_filter)],
-            &log,
-        )
-        .expect("spawn raygate autoscale run");
-        Controller {
-            proc,
-            log,
-            admin_port,
-            _dir: dir,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn metrics(&self) -> String {
-        controlplane::plain_get(self.admin_port, "/metrics")
-            .map(|(_, b)| b)
-            .unwrap_or_default()
-    }
-}
-
 /// Every (replicas, workersToDelete, maxReplicas) the RayCluster went through, from a watch.
 type History = Arc<Mutex<Vec<(u64, Vec<String>, u64)>>>;
 
@@ -156,14 +91,7 @@ fn record_history(api: Api<DynamicObject>, name: &str) -> (History, tokio::task:
         while let Some(ev) = s.next().await {
             if let Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) = ev {
                 let g = &o.data["spec"]["workerGroupSpecs"][0];
-                let w = g["scaleStrategy"]["workersToDelete"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|v| v.as_str().map(String::from))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let w = controller::workers_to_delete(g);
                 h2.lock().unwrap().push((
                     g["replicas"].as_u64().unwrap_or(0),
                     w,
