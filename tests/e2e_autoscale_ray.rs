@@ -436,6 +436,8 @@ impl Ctx<'_> {
 
 #[test]
 fn seed_quick_start_through_kubernetes_pods_on_a_real_ray_head() {
+    let t0 = std::time::Instant::now();
+    let phase = |what: &str| eprintln!("[{:>5.1} s] {what}", t0.elapsed().as_secs_f64());
     let Some(ray) = RayCluster::start_head() else {
         return;
     };
@@ -483,6 +485,7 @@ fn seed_quick_start_through_kubernetes_pods_on_a_real_ray_head() {
         ],
     );
     let mut gcs = Gcs::connect(&ray);
+    phase("Ray head, control plane, RayCluster and controller up");
     let cx = Ctx {
         rt: &rt,
         ray: &ray,
@@ -500,6 +503,8 @@ fn seed_quick_start_through_kubernetes_pods_on_a_real_ray_head() {
     cx.iterations(3);
     assert_eq!(cx.rc(), (0, vec![]));
     assert!(cx.pods().is_empty());
+
+    phase("the controller reports to the GCS");
 
     // actor1 → replicas 1 and one Pod, which the kubelet keeps Pending for now.
     ray.create_actor(RAY_NS, "actor1", 1, false);
@@ -566,6 +571,8 @@ fn seed_quick_start_through_kubernetes_pods_on_a_real_ray_head() {
     assert!(status.contains("Autoscaler status"), "{status}");
     eprintln!("`ray status` once its worker runs actor1:\n{status}");
 
+    phase("actor1 ALIVE on pod1's worker");
+
     // actor2 → a second Pod and worker.
     ray.create_actor(RAY_NS, "actor2", 1, false);
     let two = cx.wait(60, "replicas 2 and two worker Pods", || {
@@ -586,6 +593,8 @@ fn seed_quick_start_through_kubernetes_pods_on_a_real_ray_head() {
     );
     assert!(ray.actor_alive(RAY_NS, "actor2"));
 
+    phase("actor2 ALIVE on pod2's worker");
+
     // Kill actor1 → pod1 idles past 5 s → drained, replicas 1 with workersToDelete [pod1] →
     // Pod deleted (its worker stopped by the kubelet) → list cleared.
     ray.kill_actor(RAY_NS, "actor1");
@@ -596,9 +605,12 @@ fn seed_quick_start_through_kubernetes_pods_on_a_real_ray_head() {
     assert_eq!(cx.rc(), (1, vec![]));
     assert_eq!(cx.pods(), vec![pod2_name.clone()]);
 
+    phase("scaled down to 1");
+
     // Kill actor2 → zero.
     ray.kill_actor(RAY_NS, "actor2");
     cx.scaled_down(&mut gcs, &pod2_name, &[]);
+    phase("scaled down to 0");
 
     // A 2-CPU actor fits no worker: reported infeasible, no Pod.
     ray.create_actor(RAY_NS, "big", 2, false);
@@ -640,4 +652,5 @@ fn seed_quick_start_through_kubernetes_pods_on_a_real_ray_head() {
         "{journal:#?}"
     );
     eprintln!("kubelet stand-in:\n{}", journal.join("\n"));
+    phase("done");
 }
