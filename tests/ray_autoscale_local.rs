@@ -145,15 +145,7 @@ assert pg.wait(timeout_seconds=240)
 
     // request_resources(num_cpus=4) → a fourth worker, and they stay while the request stands
     // (longer than the 5 s idle timeout).
-    cluster.python(
-        r#"
-import ray
-from ray.autoscaler.sdk import request_resources
-ray.init()
-request_resources(num_cpus=4)
-"#,
-        Duration::from_secs(120),
-    );
+    cluster.request_resources(4);
     let four = wait_workers(&mut cx, &cluster, &autoscaler, 4, minutes);
     std::thread::sleep(Duration::from_secs(10));
     let mut now = workers(&cx.snapshot());

@@ -72,15 +72,7 @@ fn pending_actor_request_resources_and_strict_spread_pg_are_reported() {
     );
 
     // request_resources(num_cpus=4) is a cluster resource constraint (autoscaler v2 path).
-    cluster.python(
-        r#"
-import ray
-from ray.autoscaler.sdk import request_resources
-ray.init()
-request_resources(num_cpus=4)
-"#,
-        Duration::from_secs(120),
-    );
+    cluster.request_resources(4);
     wait_for(
         &mut g,
         &cluster,

@@ -639,6 +639,21 @@ print("ALIVE" if ray.get(a.ping.remote(), timeout=60) == 1 else "NO")
         out.contains("ALIVE")
     }
 
+    /// `ray.autoscaler.sdk.request_resources(num_cpus=…)`: a standing cluster constraint.
+    pub fn request_resources(&self, num_cpus: u32) {
+        self.python(
+            &format!(
+                r#"
+import ray
+from ray.autoscaler.sdk import request_resources
+ray.init()
+request_resources(num_cpus={num_cpus})
+"#
+            ),
+            Duration::from_secs(120),
+        );
+    }
+
     /// `ray.kill` of the actor `name`.
     pub fn kill_actor(&self, ns: &str, name: &str) {
         self.python(
