@@ -14,41 +14,7 @@
 #[path = "../tests/support/ray.rs"]
 mod ray;
 
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const CLUSTER: &str = r#"apiVersion: ray.io/v1
-kind: RayCluster
-metadata:
-  name: bench
-  namespace: default
-spec:
-  rayVersion: "2.60.0"
-  enableInTreeAutoscaling: true
-  autoscalerOptions:
-    idleTimeoutSeconds: 600
-  headGroupSpec:
-    rayStartParams:
-      num-cpus: "0"
-    template:
-      spec:
-        containers:
-          - name: ray-head
-            image: rayproject/ray:2.60.0
-  workerGroupSpecs:
-    - groupName: small-group
-      replicas: 0
-      minReplicas: 0
-      maxReplicas: 50
-      rayStartParams:
-        num-cpus: "1"
-      template:
-        spec:
-          containers:
-            - name: ray-worker
-              image: rayproject/ray:2.60.0
-"#;
 
 /// Parses `YYYY-MM-DD HH:MM:SS.mmm` (UTC) into Unix milliseconds.
 fn parse_ts(line: &str) -> Option<i64> {
@@ -114,24 +80,11 @@ fn parse_py_ts(line: &str) -> Option<i64> {
     parse_ts(&line.get(..23)?.replacen(',', ".", 1))
 }
 
+/// Creates the detached 1-CPU actor `a<i>` and waits until it is ALIVE; returns when its
+/// `.remote()` returned (Unix ms).
 fn actor_run(cluster: &ray::RayCluster, i: usize) -> i64 {
-    let printed = cluster.python(
-        &format!(
-            r#"
-import ray, time
-ray.init(namespace="bench")
-@ray.remote(num_cpus=1)
-class Actor:
-    def ping(self):
-        return 1
-a = Actor.options(name="a{i}", lifetime="detached").remote()
-print("CREATED", int(time.time() * 1000), flush=True)
-assert ray.get(a.ping.remote(), timeout=240) == 1
-"#
-        ),
-        Duration::from_secs(300),
-    );
-    printed
+    cluster
+        .create_actor("bench", &format!("a{i}"), 1, true)
         .lines()
         .find_map(|l| l.strip_prefix("CREATED "))
         .and_then(|v| v.trim().parse().ok())
@@ -204,34 +157,11 @@ fn main() {
         }
         return; // skipped (ray::venv() fails instead under CI=true)
     };
-    let dir = cluster.temp.path().join("bench");
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    std::fs::write(dir.join("rc.yaml"), CLUSTER).expect("write");
-    let log = dir.join("autoscaler.log");
-    let out = std::fs::File::create(&log).expect("log");
-    let err = out.try_clone().expect("log");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_raygate"));
-    cmd.args(["autoscale", "local", "--interval", "1", "--gcs"])
-        .arg(cluster.gcs_address())
-        .arg("--cluster")
-        .arg(dir.join("rc.yaml"))
-        .arg("--ray-venv")
-        .arg(&cluster.venv)
-        .arg("--work-dir")
-        .arg(dir.join("w"))
-        .env("RAYGATE_RAY_OWNER", cluster.temp.path())
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0);
-    // SAFETY: prctl in the forked child before exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().expect("spawn raygate");
+    let mut autoscaler = cluster.autoscale_local(
+        &ray::quick_start_yaml("bench", 600, 50),
+        &cluster.gcs_address(),
+    );
+    let log = autoscaler.log.clone();
     std::thread::sleep(Duration::from_secs(3));
 
     let mut lat = Vec::new();
@@ -257,17 +187,8 @@ fn main() {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
-    // SAFETY: stop our own child (it stops its workers), then its group.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    unsafe {
-        libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
-    }
-    let _ = child.wait();
+    // It stops its workers; dropping it kills what is left of its process group.
+    autoscaler.stop();
+    drop(autoscaler);
     report("raygate autoscale local", lat);
 }

@@ -6,11 +6,14 @@
 //!
 //! Run alone: `cargo test --test e2e_autoscale`.
 
+#[path = "support/controller.rs"]
+mod controller;
 #[path = "support/controlplane.rs"]
 mod controlplane;
 #[path = "support/fake_gcs.rs"]
 mod fake_gcs;
 
+use controller::Controller;
 use fake_gcs::{FakeGcs, FakeNode};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -109,73 +112,6 @@ fn raycluster(name: &str, gcs: &str, max: u32) -> Value {
     })
 }
 
-/// The controller as the real binary, killed (by PID) when dropped.
-struct Controller {
-    proc: controlplane::KeptProcess,
-    log: PathBuf,
-    admin_port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Controller {
-    /// Watches `ns` as the control plane's admin, its Lease in `ns`.
-    fn start(ns: &str, extra: &[&str]) -> Controller {
-        Self::start_as(ns, ns, controlplane::shared().kubeconfig_path(), extra)
-    }
-
-    /// Watches `ns` with the credentials of `kubeconfig`, its Lease in `lease_ns`.
-    fn start_as(ns: &str, lease_ns: &str, kubeconfig: &Path, extra: &[&str]) -> Controller {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let log = dir.path().join("controller.log");
-        let admin_port = controlplane::pick_port();
-        let mut args: Vec<String> = [
-            "autoscale",
-            "run",
-            "--namespace",
-            ns,
-            "--lease-namespace",
-            lease_ns,
-            "--admin-listen",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.push(format!("127.0.0.1:{admin_port}"));
-        if !extra.contains(&"--interval") {
-            args.extend(["--interval".to_string(), "300ms".to_string()]);
-        }
-        if !extra.contains(&"--gcs-timeout") {
-            args.extend(["--gcs-timeout".to_string(), "1s".to_string()]);
-        }
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let kc = kubeconfig.to_string_lossy().to_string();
-        let log_filter = std::env::var("RAYGATE_TEST_LOG").unwrap_or_else(|_| "info".into());
-        let proc = controlplane::KeptProcess::spawn(
-            &raygate_bin(),
-            &args,
-            &[("KUBECONFIG", &kc), ("RUST_LOG", &log_filter)],
-            &log,
-        )
-        .expect("spawn raygate autoscale run");
-        Controller {
-            proc,
-            log,
-            admin_port,
-            _dir: dir,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn metrics(&self) -> String {
-        controlplane::plain_get(self.admin_port, "/metrics")
-            .map(|(_, b)| b)
-            .unwrap_or_default()
-    }
-}
-
 /// Every (replicas, workersToDelete, maxReplicas) the RayCluster went through, from a watch.
 type History = Arc<Mutex<Vec<(u64, Vec<String>, u64)>>>;
 
@@ -188,14 +124,7 @@ fn record_history(api: Api<DynamicObject>, name: &str) -> (History, tokio::task:
         while let Some(ev) = s.next().await {
             if let Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) = ev {
                 let g = &o.data["spec"]["workerGroupSpecs"][0];
-                let w = g["scaleStrategy"]["workersToDelete"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|v| v.as_str().map(String::from))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let w = controller::workers_to_delete(g);
                 h2.lock().unwrap().push((
                     g["replicas"].as_u64().unwrap_or(0),
                     w,

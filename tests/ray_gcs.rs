@@ -5,48 +5,20 @@
 #[path = "support/ray.rs"]
 mod ray;
 
-use ray::{RayCluster, WorkerSpec, poll};
+use ray::{Gcs, RayCluster, WorkerSpec};
 use raygate::gcs::snapshot::{NodeStatus, RaySnapshot, Strategy};
 use raygate::gcs::{DrainOutcome, GcsClient, GcsError, GcsOptions, proto};
 use std::time::Duration;
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-fn snapshot(rt: &tokio::runtime::Runtime, c: &mut GcsClient) -> RaySnapshot {
-    let s = rt
-        .block_on(c.get_cluster_resource_state(0))
-        .expect("GetClusterResourceState");
-    RaySnapshot::from_proto(&s)
-}
-
 /// Polls the GCS until `pred` holds; panics with the last snapshot and the logs otherwise.
 fn wait_for(
-    rt: &tokio::runtime::Runtime,
-    c: &mut GcsClient,
+    g: &mut Gcs,
     cluster: &RayCluster,
     within: Duration,
     what: &str,
     pred: impl Fn(&RaySnapshot) -> bool,
 ) -> RaySnapshot {
-    let mut last = None;
-    let got = poll(within, Duration::from_millis(250), || {
-        let s = snapshot(rt, c);
-        let ok = pred(&s);
-        last = Some(s.clone());
-        ok.then_some(s)
-    });
-    got.unwrap_or_else(|| {
-        panic!(
-            "timed out after {within:?} waiting for {what}; last snapshot: {:#?}\n{}",
-            last,
-            cluster.logs()
-        )
-    })
+    g.wait_for(within, what, pred, &|| cluster.logs())
 }
 
 const NS: &str = "raygate_test";
@@ -61,18 +33,11 @@ fn pending_actor_request_resources_and_strict_spread_pg_are_reported() {
     let Some(cluster) = RayCluster::start_head() else {
         return;
     };
-    let rt = rt();
-    let mut c = rt
-        .block_on(GcsClient::connect(
-            &cluster.gcs_address(),
-            GcsOptions::default(),
-        ))
-        .expect("connect to the real GCS");
+    let mut g = Gcs::connect(&cluster);
 
     // The head alone: one node, the head, with its instance id and type, no CPU.
     let s = wait_for(
-        &rt,
-        &mut c,
+        &mut g,
         &cluster,
         Duration::from_secs(30),
         "the head node",
@@ -88,22 +53,9 @@ fn pending_actor_request_resources_and_strict_spread_pg_are_reported() {
     let v0 = s.version;
 
     // A detached actor needing 1 CPU cannot be placed on a 0-CPU head: a pending request.
-    cluster.python(
-        &format!(
-            r#"
-import ray
-ray.init(namespace="{NS}")
-@ray.remote(num_cpus=1)
-class Actor:
-    pass
-Actor.options(name="actor1", lifetime="detached").remote()
-"#
-        ),
-        Duration::from_secs(120),
-    );
+    cluster.create_actor(NS, "actor1", 1, false);
     let s = wait_for(
-        &rt,
-        &mut c,
+        &mut g,
         &cluster,
         Duration::from_secs(30),
         "a pending {CPU: 1}",
@@ -120,18 +72,9 @@ Actor.options(name="actor1", lifetime="detached").remote()
     );
 
     // request_resources(num_cpus=4) is a cluster resource constraint (autoscaler v2 path).
-    cluster.python(
-        r#"
-import ray
-from ray.autoscaler.sdk import request_resources
-ray.init()
-request_resources(num_cpus=4)
-"#,
-        Duration::from_secs(120),
-    );
+    cluster.request_resources(4);
     wait_for(
-        &rt,
-        &mut c,
+        &mut g,
         &cluster,
         Duration::from_secs(30),
         "a 4×{CPU:1} constraint",
@@ -156,8 +99,7 @@ placement_group([{"CPU": 1}] * 3, strategy="STRICT_SPREAD", lifetime="detached",
         Duration::from_secs(120),
     );
     let s = wait_for(
-        &rt,
-        &mut c,
+        &mut g,
         &cluster,
         Duration::from_secs(30),
         "a STRICT_SPREAD gang",
@@ -196,26 +138,19 @@ fn worker_maps_to_pod_and_group_and_drain_respects_running_work() {
     let Some(mut cluster) = RayCluster::start_head() else {
         return;
     };
-    let rt = rt();
-    let mut c = rt
-        .block_on(GcsClient::connect(
-            &cluster.gcs_address(),
-            GcsOptions::default(),
-        ))
-        .expect("connect");
-    cluster.start_worker(WorkerSpec {
-        pod: "raycluster-small-group-worker-aaaaa",
-        group: "small-group",
-        num_cpus: 1,
-    });
-    cluster.start_worker(WorkerSpec {
-        pod: "raycluster-small-group-worker-bbbbb",
-        group: "small-group",
-        num_cpus: 1,
-    });
+    let mut g = Gcs::connect(&cluster);
+    cluster.start_worker(WorkerSpec::new(
+        "raycluster-small-group-worker-aaaaa",
+        "small-group",
+        1,
+    ));
+    cluster.start_worker(WorkerSpec::new(
+        "raycluster-small-group-worker-bbbbb",
+        "small-group",
+        1,
+    ));
     let s = wait_for(
-        &rt,
-        &mut c,
+        &mut g,
         &cluster,
         Duration::from_secs(120),
         "two workers",
@@ -242,24 +177,9 @@ fn worker_maps_to_pod_and_group_and_drain_respects_running_work() {
     }
 
     // Put a detached actor on one worker (they are the only CPUs), then find which one.
-    cluster.python(
-        &format!(
-            r#"
-import ray
-ray.init(namespace="{NS}")
-@ray.remote(num_cpus=1)
-class Actor:
-    def ping(self):
-        return 1
-a = Actor.options(name="busy", lifetime="detached").remote()
-assert ray.get(a.ping.remote(), timeout=60) == 1
-"#
-        ),
-        Duration::from_secs(120),
-    );
+    cluster.create_actor(NS, "busy", 1, true);
     let s = wait_for(
-        &rt,
-        &mut c,
+        &mut g,
         &cluster,
         Duration::from_secs(60),
         "one busy and one idle worker",
@@ -294,8 +214,12 @@ assert ray.get(a.ping.remote(), timeout=60) == 1
         + 60_000;
 
     // Idle-termination drain of the node running the actor: Ray refuses.
-    let out = rt
-        .block_on(c.drain_node_idle(&busy.node_id, "raygate test: idle termination", deadline_ms))
+    let out =
+        g.rt.block_on(g.client.drain_node_idle(
+            &busy.node_id,
+            "raygate test: idle termination",
+            deadline_ms,
+        ))
         .expect("DrainNode busy");
     match &out {
         DrainOutcome::Rejected { reason } => assert!(!reason.is_empty(), "{out:?}"),
@@ -303,13 +227,16 @@ assert ray.get(a.ping.remote(), timeout=60) == 1
     }
 
     // Idle-termination drain of the idle node: accepted, and the node drains and leaves.
-    let out = rt
-        .block_on(c.drain_node_idle(&idle.node_id, "raygate test: idle termination", deadline_ms))
+    let out =
+        g.rt.block_on(g.client.drain_node_idle(
+            &idle.node_id,
+            "raygate test: idle termination",
+            deadline_ms,
+        ))
         .expect("DrainNode idle");
     assert_eq!(out, DrainOutcome::Accepted);
     wait_for(
-        &rt,
-        &mut c,
+        &mut g,
         &cluster,
         Duration::from_secs(60),
         "the idle node to drain",
@@ -321,25 +248,14 @@ assert ray.get(a.ping.remote(), timeout=60) == 1
         },
     );
     // The busy node is untouched and the actor is still alive.
-    let s = snapshot(&rt, &mut c);
+    let s = g.snapshot();
     let still = s
         .nodes
         .iter()
         .find(|n| n.node_id == busy.node_id)
         .expect("busy node");
     assert_eq!(still.status, NodeStatus::Running);
-    let alive = cluster.python(
-        &format!(
-            r#"
-import ray
-ray.init(namespace="{NS}")
-a = ray.get_actor("busy")
-print("ALIVE" if ray.get(a.ping.remote(), timeout=60) == 1 else "DEAD")
-"#
-        ),
-        Duration::from_secs(120),
-    );
-    assert!(alive.contains("ALIVE"), "{alive}");
+    assert!(cluster.actor_alive(NS, "busy"));
 }
 
 #[test]
@@ -347,14 +263,8 @@ fn report_autoscaling_state_shows_in_ray_status_and_non_gcs_is_a_clear_error() {
     let Some(mut cluster) = RayCluster::start_head() else {
         return;
     };
-    let rt = rt();
-    let mut c = rt
-        .block_on(GcsClient::connect(
-            &cluster.gcs_address(),
-            GcsOptions::default(),
-        ))
-        .expect("connect");
-    let s = snapshot(&rt, &mut c);
+    let mut g = Gcs::connect(&cluster);
+    let s = g.snapshot();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
@@ -380,11 +290,11 @@ fn report_autoscaling_state_shows_in_ray_status_and_non_gcs_is_a_clear_error() {
         }],
         ..Default::default()
     };
-    rt.block_on(c.report_autoscaling_state(state))
+    g.rt.block_on(g.client.report_autoscaling_state(state))
         .expect("ReportAutoscalingState accepted");
-    let status = rt
-        .block_on(c.get_cluster_status())
-        .expect("GetClusterStatus");
+    let status =
+        g.rt.block_on(g.client.get_cluster_status())
+            .expect("GetClusterStatus");
     let reported = status.autoscaling_state.expect("autoscaling_state");
     assert_eq!(reported.autoscaler_state_version, 1);
     assert_eq!(reported.pending_instance_requests.len(), 1);
@@ -404,8 +314,8 @@ fn report_autoscaling_state_shows_in_ray_status_and_non_gcs_is_a_clear_error() {
 
     // The raylet's gRPC port is a real gRPC server without the autoscaler service.
     cluster.wait_for_port(cluster.node_manager_port, Duration::from_secs(60));
-    let err = rt
-        .block_on(GcsClient::connect(
+    let err =
+        g.rt.block_on(GcsClient::connect(
             &format!("127.0.0.1:{}", cluster.node_manager_port),
             GcsOptions::default(),
         ))
@@ -416,8 +326,8 @@ fn report_autoscaling_state_shows_in_ray_status_and_non_gcs_is_a_clear_error() {
     // A closed port: bounded retries, then Unreachable (no hang).
     let closed = ray::free_ports(1)[0];
     let started = std::time::Instant::now();
-    let err = rt
-        .block_on(GcsClient::connect(
+    let err =
+        g.rt.block_on(GcsClient::connect(
             &format!("127.0.0.1:{closed}"),
             GcsOptions {
                 max_attempts: 3,

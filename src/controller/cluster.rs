@@ -7,6 +7,7 @@ use super::admin::{Metrics, category};
 use super::lease::Leadership;
 use super::pods::{self, PodInfo};
 use crate::autoscale::types::{EngineInput, EngineOptions, Plan, PodPhase, WorkerPod};
+use crate::gcs::report;
 use crate::gcs::snapshot::{NodeStatus, RaySnapshot};
 use crate::gcs::{DrainOutcome, GcsClient, GcsOptions};
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
@@ -80,6 +81,10 @@ struct State {
     warned: BTreeMap<&'static str, String>,
     /// Pods created and not yet seen by the pod watch, and when.
     created: Vec<(PodInfo, Instant)>,
+    /// The plan this iteration decided, reported to the GCS at its end.
+    decided: Option<Plan>,
+    /// Last `autoscaler_state_version` reported to the GCS.
+    autoscaler_version: i64,
 }
 
 /// Runs until the cluster is deleted, stops autoscaling, or the task is aborted.
@@ -91,6 +96,8 @@ pub async fn run(shared: Arc<Shared>, ns: String, name: String, notify: Arc<Noti
         last_version: 0,
         warned: BTreeMap::new(),
         created: Vec::new(),
+        decided: None,
+        autoscaler_version: 0,
     };
     // Spawned only once both caches are synced (see `controller::run_async`): never act on a
     // half-listed pod cache (pods would be created twice).
@@ -307,7 +314,53 @@ async fn iterate(shared: &Shared, st: &mut State) -> bool {
     }
     st.last_version = snapshot.version;
     decide_and_apply(shared, st, obj, rc, &snapshot).await;
+    report_state(shared, st, &snapshot).await;
     true
+}
+
+/// `ReportAutoscalingState` with what this iteration decided (the code `autoscale local` uses),
+/// so `ray status` on the head shows raygate's launches and the pods waiting for Ray. Leader only.
+async fn report_state(shared: &Shared, st: &mut State, snapshot: &RaySnapshot) {
+    let Some(plan) = st.decided.take() else {
+        return;
+    };
+    if !shared.leader.is_leader() {
+        return;
+    }
+    let now_ms = unix_ms_in(Duration::ZERO);
+    st.autoscaler_version = report::next_version(st.autoscaler_version, now_ms);
+    // Pods created after the plan (not in its input) are pending too.
+    let extra_pending = st
+        .created
+        .iter()
+        .map(|(p, _)| {
+            (
+                p.name.clone(),
+                p.group.clone(),
+                report::POD_PENDING.to_string(),
+            )
+        })
+        .collect();
+    let r = report::Report {
+        autoscaler_version: st.autoscaler_version,
+        extra_pending,
+        failures: Vec::new(),
+        now_s: now_ms / 1000,
+    };
+    let Some(gcs) = st.gcs.as_mut() else {
+        return;
+    };
+    let sent = tokio::time::timeout(
+        shared.opts.gcs_timeout * 2,
+        report::send(gcs, &plan, snapshot, &r),
+    );
+    let err = match sent.await {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "timed out".to_string(),
+    };
+    shared.metrics.error(category::GCS);
+    tracing::info!(namespace = %st.ns, cluster = %st.name, "ReportAutoscalingState failed: {err}");
 }
 
 fn engine_pods(infos: &[(PodInfo, PodPhase)]) -> Vec<WorkerPod> {
@@ -408,6 +461,7 @@ async fn decide_and_apply(
             // Drains kept failing: no termination this round.
             return;
         }
+        st.decided = Some(plan.clone());
         report_infeasible(shared, st, &obj, &plan).await;
         // The engine's patch is the whole write, clearing of finished workersToDelete included.
         if plan.patch.is_empty() {
@@ -473,6 +527,7 @@ async fn decide_and_apply(
             Err(e) => {
                 shared.metrics.error(category::PATCH);
                 tracing::warn!(cluster = %st.name, error = %e, "patch failed");
+                st.decided = None; // nothing of it happened: report nothing
                 return;
             }
         }

@@ -12,6 +12,7 @@
 
 use super::client::{DrainOutcome, GcsClient, GcsOptions};
 use super::proto;
+use super::report;
 use super::snapshot::{NodeStatus, RaySnapshot};
 use crate::autoscale::engine_config::cluster_config;
 use crate::autoscale::types::{EngineInput, EngineOptions, Plan, PodPhase, WorkerPod};
@@ -547,52 +548,29 @@ impl Local {
         Ok(())
     }
 
+    /// `ReportAutoscalingState` (shared with the Kubernetes controller: [`report`]); pods
+    /// started by this iteration are not in the plan's input, so they are added here.
     async fn report(&mut self, gcs: &mut GcsClient, snap: &RaySnapshot, plan: &Plan) {
-        self.autoscaler_version += 1;
-        let with_node: BTreeSet<&str> = snap
-            .nodes
+        self.autoscaler_version = report::next_version(self.autoscaler_version, now_ms());
+        let extra_pending = self
+            .pods
             .iter()
-            .filter(|n| n.status != NodeStatus::Dead)
-            .map(|n| n.instance_id.as_str())
+            .filter(|(_, p)| p.stopping_since.is_none())
+            .map(|(n, p)| {
+                (
+                    n.clone(),
+                    p.group.clone(),
+                    report::WAITING_FOR_RAY.to_string(),
+                )
+            })
             .collect();
-        let state = proto::AutoscalingState {
-            last_seen_cluster_resource_state_version: snap.version,
-            autoscaler_state_version: self.autoscaler_version,
-            pending_instance_requests: plan
-                .groups
-                .iter()
-                .filter(|g| g.launch > 0)
-                .map(|g| proto::PendingInstanceRequest {
-                    instance_type_name: String::new(),
-                    ray_node_type_name: g.name.clone(),
-                    count: i32::try_from(g.launch).unwrap_or(i32::MAX),
-                    request_ts: now_ms() / 1000,
-                })
-                .collect(),
-            infeasible_resource_requests: plan
-                .infeasible
-                .iter()
-                .map(|d| proto::ResourceRequest {
-                    resources_bundle: d.resources.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-                    ..Default::default()
-                })
-                .collect(),
-            pending_instances: self
-                .pods
-                .iter()
-                .filter(|(n, p)| p.stopping_since.is_none() && !with_node.contains(n.as_str()))
-                .map(|(n, p)| proto::PendingInstance {
-                    instance_type_name: String::new(),
-                    ray_node_type_name: p.group.clone(),
-                    instance_id: n.clone(),
-                    ip_address: "127.0.0.1".into(),
-                    details: "Waiting for Ray to start".into(),
-                })
-                .collect(),
-            failed_instance_requests: self.failures.clone(),
-            ..Default::default()
+        let r = report::Report {
+            autoscaler_version: self.autoscaler_version,
+            extra_pending,
+            failures: self.failures.clone(),
+            now_s: now_ms() / 1000,
         };
-        if let Err(e) = gcs.report_autoscaling_state(state).await {
+        if let Err(e) = report::send(gcs, plan, snap, &r).await {
             self.log(&format!("ReportAutoscalingState failed: {e}"));
         }
     }

@@ -8,11 +8,14 @@
 //!   input types).
 //! - [`local`]: `raygate autoscale local` (the engine driving `ray start` worker processes) and
 //!   `raygate autoscale status`.
+//! - [`report`]: the `ReportAutoscalingState` message from a plan (shared by `autoscale local`
+//!   and the Kubernetes controller), so `ray status` shows raygate's decisions.
 //! - [`proto`]: the prost/tonic types generated from `proto/*.proto` (raygate's own minimal
 //!   messages, wire-compatible with Ray 2.60.0).
 
 pub mod client;
 pub mod local;
+pub mod report;
 pub mod snapshot;
 
 pub use client::{DrainOutcome, GcsClient, GcsError, GcsOptions};

@@ -1,6 +1,13 @@
-//! Test harness: a real Ray 2.60.0 head (and worker nodes) on 127.0.0.1.
+//! Test harness: a real Ray 2.60.0 head (and worker nodes) on 127.0.0.1, shared by
+//! `tests/ray_gcs.rs`, `tests/ray_autoscale_local.rs`, `tests/e2e_autoscale_ray.rs` and
+//! `benches/ray_reaction.rs`.
 //!
 //! Include with `#[path = "support/ray.rs"] mod ray;`.
+//!
+//! * [`RayCluster`]: the head, worker nodes started as KubeRay pods ([`WorkerSpec`],
+//!   [`WorkerLauncher`] for another thread), Python drivers (actors of the seed's quick start),
+//!   `ray status`, and `raygate autoscale local` as a child ([`LocalAutoscaler`]).
+//! * [`Gcs`]: raygate's own GCS client with a runtime, for snapshots and polling.
 //!
 //! * The venv comes from `RAYGATE_RAY_VENV` (set by `scripts/test.sh`), else the default cache
 //!   path of `scripts/ray-venv.sh`. Without it the test is skipped — except under `CI=true`,
@@ -14,12 +21,15 @@
 //!   each Ray node costs hundreds of MB and most of a core while starting.
 #![allow(dead_code)]
 
+use raygate::gcs::snapshot::{NodeStatus, RaySnapshot};
+use raygate::gcs::{GcsClient, GcsOptions, proto};
 use std::io::Write;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Mutex, MutexGuard};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -123,13 +133,34 @@ impl RayProcess {
 
     /// SIGKILL the whole process group and reap the leader.
     pub fn kill(&mut self) {
-        let pgid = self.child.id() as libc::pid_t;
-        // SAFETY: kill(2) on our own child's process group; no memory is touched.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
+        signal_group(self.child.id(), libc::SIGKILL);
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Stops the node as a kubelet stops a container: SIGTERM to the process group (`ray start
+    /// --block` stops its raylet, which leaves the cluster), SIGKILL to whatever is left after
+    /// `grace`. Returns true when `ray start` exited within the grace period.
+    pub fn stop(&mut self, grace: Duration) -> bool {
+        signal_group(self.child.id(), libc::SIGTERM);
+        let deadline = Instant::now() + grace;
+        let mut exited = false;
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                exited = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
+        exited
+    }
+
+    /// True once no process of this node's process group is left.
+    pub fn group_gone(&self) -> bool {
+        // SAFETY: signal 0 only checks for existence.
+        let r = unsafe { libc::kill(-(self.child.id() as libc::pid_t), 0) };
+        r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
     }
 
     pub fn log_tail(&self) -> String {
@@ -145,13 +176,86 @@ impl Drop for RayProcess {
     }
 }
 
+fn signal_group(leader: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) on the process group of a child we spawned with process_group(0).
+    unsafe {
+        libc::kill(-(leader as libc::pid_t), signal);
+    }
+}
+
 /// Options of a worker node.
+#[derive(Debug, Clone, Default)]
 pub struct WorkerSpec<'a> {
-    /// `RAY_CLOUD_INSTANCE_ID` (KubeRay: the pod name).
+    /// `RAY_CLOUD_INSTANCE_ID` (KubeRay: the pod name); also names the node's log.
     pub pod: &'a str,
     /// `RAY_NODE_TYPE_NAME` (KubeRay: the worker group name).
     pub group: &'a str,
     pub num_cpus: u32,
+    /// `--memory` in bytes (None: Ray's default share of the machine).
+    pub memory: Option<u64>,
+    /// More environment of the Ray container, applied last (it overrides the variables derived
+    /// from `pod` and `group`): e.g. the env of a Pod object.
+    pub env: Vec<(String, String)>,
+}
+
+impl<'a> WorkerSpec<'a> {
+    /// A KubeRay-style worker of `group` named `pod` with `num_cpus` CPUs.
+    pub fn new(pod: &'a str, group: &'a str, num_cpus: u32) -> Self {
+        WorkerSpec {
+            pod,
+            group,
+            num_cpus,
+            ..Default::default()
+        }
+    }
+}
+
+/// Starts worker nodes of one cluster; `Send`, so another thread (e.g. a kubelet stand-in) can
+/// own the nodes it starts. Each `ray start` is spawned with PR_SET_PDEATHSIG: the node dies
+/// with the *thread* that started it, so start them from a thread that outlives them.
+#[derive(Clone)]
+pub struct WorkerLauncher {
+    venv: PathBuf,
+    gcs_port: u16,
+    dir: PathBuf,
+    seq: Arc<AtomicUsize>,
+}
+
+impl WorkerLauncher {
+    /// Starts a worker node the way a KubeRay worker pod runs Ray: `RAY_CLOUD_INSTANCE_ID` = pod
+    /// name, `RAY_NODE_TYPE_NAME` = group, `ray start --address=… --block`. Does not wait for
+    /// registration.
+    pub fn launch(&self, spec: &WorkerSpec<'_>) -> RayProcess {
+        let (mut args, _) = node_port_args();
+        let n = self.seq.fetch_add(1, Ordering::SeqCst);
+        let mut head = vec![
+            "start".to_string(),
+            format!("--address=127.0.0.1:{}", self.gcs_port),
+            "--node-ip-address=127.0.0.1".to_string(),
+            format!("--num-cpus={}", spec.num_cpus),
+            // One temp dir per node: nodes sharing one race for the same socket and log
+            // names when they start together ("bind: Address already in use").
+            format!("--temp-dir={}", self.dir.join(format!("w{n}")).display()),
+        ];
+        if let Some(m) = spec.memory {
+            head.push(format!("--memory={m}"));
+        }
+        args.splice(0..0, head);
+        let mut envs: Vec<(String, String)> = [
+            ("RAY_CLOUD_INSTANCE_ID", spec.pod),
+            ("RAY_NODE_TYPE_NAME", spec.group),
+            ("RAY_CLUSTER_NAME", "raycluster"),
+            ("RAY_CLUSTER_NAMESPACE", "default"),
+            ("RAY_USAGE_STATS_KUBERAY_IN_USE", "1"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        envs.extend(spec.env.iter().cloned());
+        let envs: Vec<(&str, String)> = envs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let log = self.dir.join(format!("{}.log", spec.pod));
+        spawn_ray(&self.venv, &args, &envs, &log, spec.pod)
+    }
 }
 
 /// A Ray head on 127.0.0.1 plus the worker nodes the test started.
@@ -162,6 +266,7 @@ pub struct RayCluster {
     pub temp: tempfile::TempDir,
     pub head: RayProcess,
     pub workers: Vec<RayProcess>,
+    launcher: WorkerLauncher,
     _lock: MutexGuard<'static, ()>,
 }
 
@@ -298,6 +403,12 @@ impl RayCluster {
         }
         let log = temp.path().join("head.log");
         let head = spawn_ray(&venv, &args, &envs, &log, "head");
+        let launcher = WorkerLauncher {
+            venv: venv.clone(),
+            gcs_port,
+            dir: temp.path().to_path_buf(),
+            seq: Arc::new(AtomicUsize::new(0)),
+        };
         let mut cluster = RayCluster {
             venv,
             gcs_port,
@@ -305,6 +416,7 @@ impl RayCluster {
             temp,
             head,
             workers: Vec::new(),
+            launcher,
             _lock: lock,
         };
         cluster.wait_for_port(gcs_port, Duration::from_secs(90));
@@ -333,40 +445,18 @@ impl RayCluster {
         );
     }
 
-    /// Starts a worker node the way a KubeRay worker pod runs Ray: `RAY_CLOUD_INSTANCE_ID` = pod
-    /// name, `RAY_NODE_TYPE_NAME` = group, `ray start --address=… --block`. Returns its index in
-    /// `workers`; does not wait for registration.
+    /// Starts a worker node (see [`WorkerLauncher::launch`]) owned by this cluster. Returns its
+    /// index in `workers`; does not wait for registration.
     pub fn start_worker(&mut self, spec: WorkerSpec<'_>) -> usize {
-        let (mut args, _) = node_port_args();
-        args.splice(
-            0..0,
-            [
-                "start".to_string(),
-                format!("--address=127.0.0.1:{}", self.gcs_port),
-                "--node-ip-address=127.0.0.1".to_string(),
-                format!("--num-cpus={}", spec.num_cpus),
-                // One temp dir per node: nodes sharing one race for the same socket and log
-                // names when they start together ("bind: Address already in use").
-                format!(
-                    "--temp-dir={}",
-                    self.temp
-                        .path()
-                        .join(format!("w{}", self.workers.len()))
-                        .display()
-                ),
-            ],
-        );
-        let envs = [
-            ("RAY_CLOUD_INSTANCE_ID", spec.pod.to_string()),
-            ("RAY_NODE_TYPE_NAME", spec.group.to_string()),
-            ("RAY_CLUSTER_NAME", "raycluster".to_string()),
-            ("RAY_CLUSTER_NAMESPACE", "default".to_string()),
-            ("RAY_USAGE_STATS_KUBERAY_IN_USE", "1".to_string()),
-        ];
-        let log = self.temp.path().join(format!("{}.log", spec.pod));
-        let w = spawn_ray(&self.venv, &args, &envs, &log, spec.pod);
+        let w = self.launcher.launch(&spec);
         self.workers.push(w);
         self.workers.len() - 1
+    }
+
+    /// A launcher for worker nodes owned by someone else (who must stop them before this
+    /// cluster is dropped).
+    pub fn launcher(&self) -> WorkerLauncher {
+        self.launcher.clone()
     }
 
     /// Runs a Python driver script against this cluster (`RAY_ADDRESS` set, loopback kept),
@@ -500,5 +590,293 @@ pub fn poll<T>(within: Duration, every: Duration, mut f: impl FnMut() -> Option<
             return None;
         }
         std::thread::sleep(every);
+    }
+}
+
+/// The seed's quick start drivers (`detached_actor.py` / `terminate_detached_actor.py`), in the
+/// Ray namespace `ns`.
+impl RayCluster {
+    /// Creates the detached actor `name` needing `cpus` CPUs; with `wait_alive`, waits (bounded)
+    /// until it answers. Returns the driver's output, which has a line `CREATED <unix ms>` taken
+    /// right after `.remote()` returned.
+    pub fn create_actor(&self, ns: &str, name: &str, cpus: u32, wait_alive: bool) -> String {
+        let wait = if wait_alive {
+            "assert ray.get(a.ping.remote(), timeout=240) == 1"
+        } else {
+            ""
+        };
+        self.python(
+            &format!(
+                r#"
+import ray, time
+ray.init(namespace="{ns}")
+@ray.remote(num_cpus={cpus})
+class Actor:
+    def ping(self):
+        return 1
+a = Actor.options(name="{name}", lifetime="detached").remote()
+print("CREATED", int(time.time() * 1000), flush=True)
+{wait}
+"#
+            ),
+            Duration::from_secs(300),
+        )
+    }
+
+    /// True when the actor `name` answers a ping.
+    pub fn actor_alive(&self, ns: &str, name: &str) -> bool {
+        let out = self.python(
+            &format!(
+                r#"
+import ray
+ray.init(namespace="{ns}")
+a = ray.get_actor("{name}")
+print("ALIVE" if ray.get(a.ping.remote(), timeout=60) == 1 else "NO")
+"#
+            ),
+            Duration::from_secs(120),
+        );
+        out.contains("ALIVE")
+    }
+
+    /// `ray.autoscaler.sdk.request_resources(num_cpus=…)`: a standing cluster constraint.
+    pub fn request_resources(&self, num_cpus: u32) {
+        self.python(
+            &format!(
+                r#"
+import ray
+from ray.autoscaler.sdk import request_resources
+ray.init()
+request_resources(num_cpus={num_cpus})
+"#
+            ),
+            Duration::from_secs(120),
+        );
+    }
+
+    /// `ray.kill` of the actor `name`.
+    pub fn kill_actor(&self, ns: &str, name: &str) {
+        self.python(
+            &format!(
+                r#"
+import ray
+ray.init(namespace="{ns}")
+ray.kill(ray.get_actor("{name}"))
+"#
+            ),
+            Duration::from_secs(120),
+        );
+    }
+}
+
+/// The seed's quick-start RayCluster (KubeRay's `ray-cluster.autoscaler.yaml` shape): a head
+/// with `num-cpus: 0` and `small-group` of 1-CPU workers, 0..=`max_replicas`, in-tree
+/// autoscaling with the given idle timeout.
+pub fn quick_start_yaml(name: &str, idle_timeout_s: u32, max_replicas: u32) -> String {
+    format!(
+        r#"apiVersion: ray.io/v1
+kind: RayCluster
+metadata:
+  name: {name}
+  namespace: default
+spec:
+  rayVersion: "2.60.0"
+  enableInTreeAutoscaling: true
+  autoscalerOptions:
+    upscalingMode: Default
+    idleTimeoutSeconds: {idle_timeout_s}
+  headGroupSpec:
+    rayStartParams:
+      num-cpus: "0"
+    template:
+      spec:
+        containers:
+          - name: ray-head
+            image: rayproject/ray:2.60.0
+  workerGroupSpecs:
+    - groupName: small-group
+      replicas: 0
+      minReplicas: 0
+      maxReplicas: {max_replicas}
+      rayStartParams:
+        num-cpus: "1"
+      template:
+        spec:
+          containers:
+            - name: ray-worker
+              image: rayproject/ray:2.60.0
+"#
+    )
+}
+
+/// A tokio runtime for blocking on GCS calls from a test thread.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// raygate's GCS client on the test's side, with its own runtime.
+pub struct Gcs {
+    pub rt: tokio::runtime::Runtime,
+    pub client: GcsClient,
+}
+
+impl Gcs {
+    /// Connects to the cluster's GCS (it answers once `start_head` returned).
+    pub fn connect(cluster: &RayCluster) -> Gcs {
+        let rt = rt();
+        let client = rt
+            .block_on(GcsClient::connect(
+                &cluster.gcs_address(),
+                GcsOptions::default(),
+            ))
+            .unwrap_or_else(|e| panic!("connect to the GCS at {}: {e}", cluster.gcs_address()));
+        Gcs { rt, client }
+    }
+
+    /// Ray's node table, demands and constraints now.
+    pub fn snapshot(&mut self) -> RaySnapshot {
+        let s = self
+            .rt
+            .block_on(self.client.get_cluster_resource_state(0))
+            .expect("GetClusterResourceState");
+        RaySnapshot::from_proto(&s)
+    }
+
+    /// The autoscaling state last reported to the GCS (None before any report).
+    pub fn reported(&mut self) -> Option<proto::AutoscalingState> {
+        self.rt
+            .block_on(self.client.get_cluster_status())
+            .expect("GetClusterStatus")
+            .autoscaling_state
+    }
+
+    /// Polls the GCS every 250 ms until `pred` holds; panics after `within` with `what`, the
+    /// last snapshot and `context()` (e.g. logs).
+    pub fn wait_for(
+        &mut self,
+        within: Duration,
+        what: &str,
+        pred: impl Fn(&RaySnapshot) -> bool,
+        context: &dyn Fn() -> String,
+    ) -> RaySnapshot {
+        let mut last = None;
+        let got = poll(within, Duration::from_millis(250), || {
+            let s = self.snapshot();
+            let ok = pred(&s);
+            last = Some(s.clone());
+            ok.then_some(s)
+        });
+        got.unwrap_or_else(|| {
+            panic!(
+                "timed out after {within:?} waiting for {what}; last snapshot: {last:#?}\n{}",
+                context()
+            )
+        })
+    }
+}
+
+/// Pod names (instance ids) of the live worker nodes (RUNNING or IDLE), sorted.
+pub fn live_workers(s: &RaySnapshot) -> Vec<String> {
+    let mut v: Vec<String> = s
+        .nodes
+        .iter()
+        .filter(|n| !n.is_head && matches!(n.status, NodeStatus::Running | NodeStatus::Idle))
+        .map(|n| n.instance_id.clone())
+        .collect();
+    v.sort();
+    v
+}
+
+/// `raygate autoscale local` as a child process (its own process group, PR_SET_PDEATHSIG);
+/// SIGTERM (it stops its workers) then SIGKILL of the group on drop, with its log printed when
+/// the test panics.
+pub struct LocalAutoscaler {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl RayCluster {
+    /// Starts `raygate autoscale local --interval 1` for the RayCluster `cluster_yaml`; raygate
+    /// talks to the GCS at `gcs` (the head's, or a proxy in front of it) and its workers join the
+    /// head's GCS.
+    pub fn autoscale_local(&self, cluster_yaml: &str, gcs: &str) -> LocalAutoscaler {
+        let n = self.launcher.seq.fetch_add(1, Ordering::SeqCst);
+        let dir = self.temp.path().join(format!("as{n}"));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let file = dir.join("raycluster.yaml");
+        std::fs::write(&file, cluster_yaml).expect("write raycluster");
+        let log = dir.join("autoscaler.log");
+        let out = std::fs::File::create(&log).expect("log");
+        let err = out.try_clone().expect("log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_raygate"));
+        cmd.args(["autoscale", "local", "--gcs", gcs, "--ray-address"])
+            .arg(self.gcs_address())
+            .arg("--cluster")
+            .arg(&file)
+            .arg("--ray-venv")
+            .arg(&self.venv)
+            .arg("--work-dir")
+            .arg(dir.join("w"))
+            .args(["--interval", "1"])
+            // Inherited by the worker processes, for scripts/test.sh's stray check.
+            .env("RAYGATE_RAY_OWNER", self.temp.path())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        // SAFETY: prctl in the forked child before exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+                Ok(())
+            });
+        }
+        LocalAutoscaler {
+            child: cmd.spawn().expect("spawn raygate autoscale local"),
+            log,
+        }
+    }
+}
+
+impl LocalAutoscaler {
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM and wait (bounded, 30 s) for its exit.
+    pub fn stop(&mut self) -> Option<ExitStatus> {
+        // SAFETY: signal our own child.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
+
+impl Drop for LocalAutoscaler {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!(
+                "--- raygate autoscale local log (tail) ---\n{}",
+                lines[lines.len().saturating_sub(40)..].join("\n")
+            );
+        }
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.stop();
+        }
+        signal_group(self.child.id(), libc::SIGKILL);
+        let _ = self.child.wait();
     }
 }
