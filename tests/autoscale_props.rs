@@ -156,6 +156,10 @@ fn build(c: &Case) -> EngineInput {
                     PodPhase::Running
                 },
                 deleting: false,
+                // multi-host pods in replicas of `hosts`, in order (a short last one is
+                // incomplete); every third group leaves them unlabeled
+                replica: (g.hosts > 1 && gi % 3 != 2)
+                    .then(|| format!("{name}-r{}", pi as u32 / g.hosts)),
             });
             if *phase == 2 {
                 let idle = if *used > 0 { 0 } else { *idle };
@@ -279,6 +283,37 @@ proptest! {
                 let node = input.ray.nodes.iter().find(|n| &n.pod == name);
                 let node = node.ok_or_else(|| TestCaseError::fail(format!("{name} has no Ray node")))?;
                 prop_assert!(node.idle_ms > timeout_of(gi), "{name} idle {} ms terminated (timeout {})", node.idle_ms, timeout_of(gi));
+            }
+        }
+    }
+
+    #[test]
+    fn multi_host_replicas_go_whole_and_only_when_every_host_is_idle(c in case_gen()) {
+        let input = build(&c);
+        let p = plan(&input);
+        let timeout_of = |gi: usize| c.groups[gi].idle_timeout.or(c.global_idle).unwrap_or(60) as u64 * 1000;
+        for (gi, gp) in p.groups.iter().enumerate() {
+            if c.groups[gi].hosts < 2 {
+                continue;
+            }
+            let named: std::collections::BTreeSet<&str> = gp.terminate.iter().map(String::as_str).collect();
+            let mine: Vec<&WorkerPod> = input.pods.iter().filter(|w| w.group == gp.name).collect();
+            for w in &mine {
+                if !named.contains(w.name.as_str()) {
+                    continue;
+                }
+                // every pod of its unit (its replica, or all unlabeled pods) is named and idle
+                for m in mine.iter().filter(|m| m.replica == w.replica) {
+                    prop_assert!(named.contains(m.name.as_str()), "{} named without its replica-mate {}", w.name, m.name);
+                    let node = input.ray.nodes.iter().find(|n| n.pod == m.name);
+                    let node = node.ok_or_else(|| TestCaseError::fail(format!("{} has no Ray node", m.name)))?;
+                    prop_assert!(node.idle_ms > timeout_of(gi), "{} busy but named with {}", m.name, w.name);
+                }
+            }
+            if !gp.terminate.is_empty() {
+                // replicas go down by whole replicas
+                let old = c.groups[gi].replicas.max(c.groups[gi].min);
+                prop_assert!(gp.replicas <= old, "replicas {} > {old}", gp.replicas);
             }
         }
     }

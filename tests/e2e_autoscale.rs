@@ -788,6 +788,13 @@ async fn status_prints_the_ray_status_layout_of_a_cluster() {
         gcs.with(|s| s.state_calls) >= 1,
         "the status must come from the GCS"
     );
+    // The controller's flags decide the plan shown (here no launch may be in flight).
+    let (code, out, err) = status_cmd(&[&target, "--max-concurrent-launches", "0"]).await;
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains("\n small-group: replicas 2, 1 deferred (upscaling rate, maxConcurrentLaunches or maxReplicas)"),
+        "{out}"
+    );
     assert!(
         gcs.with(|s| s.drained.is_empty()),
         "status must not drain anything"
@@ -980,7 +987,7 @@ async fn assert_least_privilege(sa: &kube::Client, ns: &str, pods_write: bool) {
         ("watch", "", "pods", ns, true),
         ("create", "", "pods", ns, pods_write),
         ("delete", "", "pods", ns, pods_write),
-        ("patch", "", "pods", ns, false),
+        ("patch", "", "pods", ns, pods_write),
         ("update", "", "pods", ns, false),
         ("deletecollection", "", "pods", ns, false),
         ("create", "", "pods/exec", ns, false),
@@ -1089,7 +1096,7 @@ async fn the_autoscaler_works_on_its_service_account_with_least_privilege() {
     assert!(other.is_empty(), "only pod creation may be refused:\n{log}");
     ctl.proc.stop();
 
-    // The reconcile-pods overlay adds pods create/delete, nothing else.
+    // The reconcile-pods overlay adds pods create/delete/patch, nothing else.
     for o in autoscaler_rbac("reconcile-pods") {
         apply(&client, &o).await;
     }
@@ -1242,45 +1249,182 @@ async fn multi_host_replicas_are_created_and_removed_whole() {
         json!(2)
     );
 
-    // One host of the replica at index 1 goes idle (its sibling stays busy): the autoscaler
-    // names that one pod; the operator side removes its whole replica.
-    let (_, (_, _, victims)) = second.iter().find(|(_, r)| r.0 == "1").unwrap();
+    // One host of the replica at index 1 goes idle, its sibling stays busy: a replica is the
+    // unit, so nothing is drained, named or deleted (naming the idle host would make the
+    // operator side delete the busy one with it).
+    let (hist, watch_task) = record_history(api.clone(), name);
+    let (victim_replica, (_, _, victims)) = second.iter().find(|(_, r)| r.0 == "1").unwrap();
     let victims = victims.clone();
     let keep: Vec<String> = second
         .values()
         .find(|r| r.0 == "0")
         .map(|r| r.2.clone())
         .unwrap();
-    gcs.set(|s| {
-        s.nodes = self::names(&after)
+    let set_idle = |idle_of: &dyn Fn(&str) -> i64| {
+        let nodes: Vec<FakeNode> = self::names(&after)
             .iter()
-            .map(|n| {
-                let idle = if *n == victims[0] { 30_000 } else { 0 };
-                FakeNode::worker(n, GROUP, 1.0, idle)
-            })
+            .map(|n| FakeNode::worker(n, GROUP, 1.0, idle_of(n)))
             .collect();
+        gcs.set(|s| s.nodes = nodes);
+    };
+    set_idle(&|n| if n == victims[0] { 30_000 } else { 0 });
+    let calls = gcs.with(|s| s.state_calls);
+    wait_for(
+        &ctl,
+        30,
+        "3 more iterations on the half-idle replica",
+        || async { (gcs.with(|s| s.state_calls) >= calls + 3).then_some(()) },
+    )
+    .await;
+    assert!(gcs.with(|s| s.drained.is_empty()), "nothing may be drained");
+    assert_eq!(
+        self::names(&worker_pods(&pods, name).await),
+        self::names(&after)
+    );
+    let g = group_of(&api.get(name).await.unwrap());
+    assert_eq!(g["replicas"], json!(2), "{g}");
+    assert!(
+        hist.lock().unwrap().iter().all(|(_, w, _)| w.is_empty()),
+        "{:?}",
+        hist.lock().unwrap()
+    );
+
+    // Both hosts idle: both drained, both named in workersToDelete, replicas 2 -> 1, the replica
+    // deleted, the other one kept.
+    set_idle(&|n| {
+        if victims.iter().any(|v| v == n) {
+            30_000
+        } else {
+            0
+        }
     });
-    wait_drained(&ctl, &gcs, &victims[..1]).await;
+    wait_drained(&ctl, &gcs, &victims).await;
     let mut keep_sorted = keep.clone();
     keep_sorted.sort();
-    wait_pods(&ctl, &pods, name, "the idle host's replica deleted", |v| {
+    wait_pods(&ctl, &pods, name, "the idle replica deleted", |v| {
         self::names(v) == keep_sorted
     })
     .await;
     gcs.set(|s| s.nodes.retain(|n| !victims.contains(&n.instance_id)));
     wait_cleared(&ctl, &api, name, 1).await;
-    let victim_replica = second.iter().find(|(_, r)| r.0 == "1").unwrap().0;
+    let mut victims_sorted = victims.clone();
+    victims_sorted.sort();
+    let named: Vec<(u64, Vec<String>)> = hist
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, w, _)| !w.is_empty())
+        .map(|(r, w, _)| {
+            let mut w = w.clone();
+            w.sort();
+            (*r, w)
+        })
+        .collect();
+    assert!(
+        !named.is_empty() && named.iter().all(|x| *x == (1, victims_sorted.clone())),
+        "workersToDelete must name the whole replica with replicas 1: {named:?}"
+    );
+    watch_task.abort();
     let log = ctl.log();
     for v in &victims {
         assert!(
             log.lines().any(|l| l.contains(v.as_str())
                 && l.contains(&format!(
-                    "replica {victim_replica} of workersToDelete entry {}",
-                    victims[0]
+                    "replica {victim_replica} of workersToDelete entry"
                 ))),
             "{v} must be deleted as part of its replica:\n{log}"
         );
     }
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(self::names(&worker_pods(&pods, name).await), keep_sorted);
+}
+
+/// Creates a pod of `cluster`'s multi-host group by hand: no replica labels.
+async fn make_bare_host(pods: &Api<Pod>, cluster: &str, name: &str) {
+    let p: Pod = serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": {
+            "ray.io/cluster": cluster, "ray.io/group": GROUP, "ray.io/node-type": "worker"}},
+        "spec": {"containers": [{"name": "ray-worker", "image": "rayproject/ray:2.46.0"}]}
+    }))
+    .expect("pod");
+    pods.create(&PostParams::default(), &p)
+        .await
+        .unwrap_or_else(|e| panic!("create pod {name}: {e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_host_pods_without_replica_labels_are_adopted_and_failed_replicas_replaced() {
+    let Env { ns, api, pods, .. } = env("e2e-autoscale-adopt").await;
+    let gcs = FakeGcs::start().await;
+    let name = "adopt";
+    let mut rc = raycluster(name, &gcs.address(), 4);
+    rc["spec"]["workerGroupSpecs"][0]["numOfHosts"] = json!(2);
+    rc["spec"]["workerGroupSpecs"][0]["replicas"] = json!(1);
+    create(&api, rc).await;
+    // Two hosts made by hand (an older raygate, or kubectl): no replica labels.
+    make_bare_host(&pods, name, "old-0").await;
+    make_bare_host(&pods, name, "old-1").await;
+    gcs.set(|s| {
+        s.nodes = vec![
+            FakeNode::worker("old-0", GROUP, 1.0, 0),
+            FakeNode::worker("old-1", GROUP, 1.0, 0),
+        ]
+    });
+    let ctl = Controller::start(&ns, &["--reconcile-pods"]);
+    // Adopted as one complete replica at index 0; no new replica beside them.
+    let adopted = wait_pods(
+        &ctl,
+        &pods,
+        name,
+        "the two pods labelled as one replica",
+        |v| complete_replicas(v, 1),
+    )
+    .await;
+    assert_eq!(self::names(&adopted), ["old-0", "old-1"]);
+    let r = replicas_of(&adopted);
+    let (rname, (index, _, _)) = r.iter().next().unwrap();
+    assert_eq!(index, "0");
+    assert!(rname.starts_with("small-group-"), "{rname}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        self::names(&worker_pods(&pods, name).await),
+        ["old-0", "old-1"]
+    );
+    assert!(
+        ctl.log().contains("adopted into multi-host replica"),
+        "{}",
+        ctl.log()
+    );
+
+    // old-1 fails (evicted): its whole replica is deleted and a new one created in its place.
+    pods.patch_status(
+        "old-1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"phase": "Failed", "reason": "Evicted"}})),
+    )
+    .await
+    .expect("fail old-1");
+    let fresh = wait_pods(
+        &ctl,
+        &pods,
+        name,
+        "a new replica instead of the failed one",
+        |v| complete_replicas(v, 1) && !self::names(v).contains(&"old-0".to_string()),
+    )
+    .await;
+    assert!(!replicas_of(&fresh).contains_key(rname.as_str()));
+    let log = ctl.log();
+    for p in ["old-0", "old-1"] {
+        assert!(
+            log.lines().any(|l| l.contains(p)
+                && l.contains(&format!(
+                    "multi-host replica {rname}: pod old-1 unhealthy: pod phase is Failed (Evicted)"
+                ))),
+            "{p} must be deleted with its failed replica:\n{log}"
+        );
+    }
+    assert_eq!(
+        group_of(&api.get(name).await.unwrap())["replicas"],
+        json!(1)
+    );
 }

@@ -433,7 +433,9 @@ fn plan_valid(input: &EngineInput, cfg: &ClusterConfig) -> Result<Plan, Vec<Viol
         front.extend(ctx.order.iter().copied());
         ctx.order = front;
     }
-    // max per type
+    // Scale-down units: a multi-host replica goes whole (every pod of it, named together).
+    let units_ctx = UnitCtx::new(input, types, &type_by_name, &to_delete_set, &ctx);
+    // max per type, whole units
     for (t, tc) in types.iter().enumerate() {
         let ids: Vec<usize> = ctx
             .order
@@ -443,10 +445,19 @@ fn plan_valid(input: &EngineInput, cfg: &ClusterConfig) -> Result<Plan, Vec<Viol
                 ctx.nodes[id].type_idx == Some(t) && ctx.nodes[id].status != NodeStatus::ToTerminate
             })
             .collect();
-        let extra = (ids.len() as u64).saturating_sub(tc.max_pods) as usize;
+        // Counted in pods: replicas × numOfHosts once replicas are whole (an incomplete replica
+        // and the pods still missing from `replicas` are the same replica, not two).
+        let extra = (ids.len() as u64).saturating_sub(tc.max_pods);
         if extra > 0 {
-            for id in termination_order(&ctx, ids).into_iter().take(extra) {
-                ctx.nodes[id].status = NodeStatus::ToTerminate;
+            let mut excess = extra;
+            for u in units_in_termination_order(&ctx, units_ctx.build(&ctx, &ids)) {
+                if excess == 0 {
+                    break;
+                }
+                excess = excess.saturating_sub(u.nodes.len() as u64);
+                for &id in &u.nodes {
+                    ctx.nodes[id].status = NodeStatus::ToTerminate;
+                }
             }
         }
     }
@@ -541,29 +552,49 @@ fn plan_valid(input: &EngineInput, cfg: &ClusterConfig) -> Result<Plan, Vec<Viol
             }
         }
     }
-    // idle termination
+    // idle termination: whole units (a multi-host replica only when every host is idle),
+    // longest idle first, keeping minReplicas
     {
-        let shape: Vec<u64> = (0..types.len()).map(|t| live_count(&ctx, t)).collect();
+        let ids: Vec<usize> = ctx
+            .order
+            .iter()
+            .copied()
+            .filter(|&id| ctx.nodes[id].status != NodeStatus::ToTerminate)
+            .collect();
+        let units = units_ctx.build(&ctx, &ids);
+        let mut live = vec![0u64; types.len()];
+        for u in &units {
+            live[u.t] += u.nodes.len() as u64;
+        }
         let mut terminated = vec![0u64; types.len()];
-        let order = termination_order(&ctx, ctx.order.clone());
-        for id in order {
-            let n = &ctx.nodes[id];
-            if n.status != NodeStatus::Schedulable || !n.running {
-                continue;
-            }
-            let Some(t) = n.type_idx else { continue };
+        for u in units_in_termination_order(&ctx, units) {
+            let t = u.t;
             let timeout = types[t].idle_timeout_s.unwrap_or(cfg.idle_timeout_s);
-            if (n.idle_ms as f64) <= timeout * 1000.0 {
+            let idle = |id: &usize| {
+                let n = &ctx.nodes[*id];
+                n.status == NodeStatus::Schedulable
+                    && n.running
+                    && (n.idle_ms as f64) > timeout * 1000.0
+                    && !n.sched_any[0]
+                    && !n.sched_any[1]
+            };
+            if !u.nodes.iter().all(idle) {
                 continue;
             }
-            if n.sched_any[0] || n.sched_any[1] {
+            // A replica with hosts missing (some not listed yet, or deleted from outside) is
+            // the operator's to remove; naming part of it could take a busy host along.
+            if matches!(u.key, UnitKey::Replica(_)) && u.members < types[t].hosts.max(1) as u64 {
                 continue;
             }
-            if shape[t] - terminated[t] <= types[t].min_pods {
+            // minReplicas in pods, as maxReplicas above
+            let size = u.nodes.len() as u64;
+            if live[t].saturating_sub(terminated[t]) < size.saturating_add(types[t].min_pods) {
                 continue;
             }
-            terminated[t] += 1;
-            ctx.nodes[id].status = NodeStatus::ToTerminate;
+            terminated[t] += size;
+            for &id in &u.nodes {
+                ctx.nodes[id].status = NodeStatus::ToTerminate;
+            }
         }
     }
 
@@ -572,7 +603,6 @@ fn plan_valid(input: &EngineInput, cfg: &ClusterConfig) -> Result<Plan, Vec<Viol
     let mut running = vec![0u64; types.len()];
     let mut term_named: Vec<Vec<String>> = vec![Vec::new(); types.len()];
     let mut term_unnamed = vec![0u64; types.len()];
-    let term_order = termination_order(&ctx, ctx.order.clone());
     for &id in &ctx.order {
         let n = &ctx.nodes[id];
         let Some(t) = n.type_idx else { continue };
@@ -583,15 +613,24 @@ fn plan_valid(input: &EngineInput, cfg: &ClusterConfig) -> Result<Plan, Vec<Viol
             running[t] += 1;
         }
     }
-    for id in term_order {
-        let n = &ctx.nodes[id];
-        let Some(t) = n.type_idx else { continue };
-        if n.status != NodeStatus::ToTerminate {
-            continue;
-        }
-        match n.pod {
-            Some(pi) => term_named[t].push(input.pods[pi].name.clone()),
-            None => term_unnamed[t] += 1,
+    {
+        let ids: Vec<usize> = ctx
+            .order
+            .iter()
+            .copied()
+            .filter(|&id| ctx.nodes[id].status == NodeStatus::ToTerminate)
+            .collect();
+        for u in units_in_termination_order(&ctx, units_ctx.build(&ctx, &ids)) {
+            let mut pods: Vec<usize> = u.others.clone();
+            for &id in &u.nodes {
+                match ctx.nodes[id].pod {
+                    Some(pi) => pods.push(pi),
+                    None => term_unnamed[u.t] += 1,
+                }
+            }
+            pods.sort_unstable();
+            pods.dedup();
+            term_named[u.t].extend(pods.into_iter().map(|pi| input.pods[pi].name.clone()));
         }
     }
     let mut budget = (input.options.max_concurrent_launches as u64).saturating_sub(requested_total);
@@ -699,30 +738,169 @@ fn live_count(ctx: &Ctx, t: usize) -> u64 {
         .count() as u64
 }
 
-/// Ray's `_sort_nodes_for_termination` (stable): not running first, then longest idle, then
-/// lowest average utilization. The head is excluded.
-fn termination_order(ctx: &Ctx, ids: Vec<usize>) -> Vec<usize> {
-    let mut keyed: Vec<(bool, i64, f64, usize)> = ids
-        .into_iter()
-        .filter(|&id| ctx.nodes[id].type_idx.is_some())
-        .map(|id| {
-            let n = &ctx.nodes[id];
-            let mut sum = 0.0;
-            let mut cnt = 0u32;
-            for (r, &t) in n.total.iter().enumerate() {
-                if n.total_has & (1 << r) == 0 || t <= 0 {
-                    continue;
-                }
-                let a = if n.avail_has[0] & (1 << r) != 0 {
-                    n.avail[0][r]
-                } else {
-                    0
-                };
-                sum += (t - a) as f64 / t as f64;
-                cnt += 1;
+/// What a worker node is scaled down with.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum UnitKey {
+    /// A node of a single-host group: alone.
+    Alone(usize),
+    /// A multi-host replica (`ray.io/worker-group-replica-name`).
+    Replica(String),
+    /// Pods of a multi-host group without a replica name: membership unknown, so together.
+    Unlabeled,
+    /// Pods of a multi-host group that do not exist yet, in chunks of `numOfHosts`.
+    Pending(u64),
+}
+
+/// A scale-down unit: terminated whole or not at all.
+#[derive(Debug)]
+struct Unit {
+    t: usize,
+    key: UnitKey,
+    /// Scheduling nodes of the unit (a subset of the ids it was built from), in that order.
+    nodes: Vec<usize>,
+    /// Live pods of the replica that are no scheduling node (failed pods, dead Ray nodes): not
+    /// busy, and named with the rest when the replica goes.
+    others: Vec<usize>,
+    /// Live pods of the replica (nodes and others); for units without pods, the node count.
+    members: u64,
+}
+
+/// Replica membership of the input pods, computed once per plan (after the pods' nodes exist).
+struct UnitCtx {
+    hosts: Vec<u64>,
+    /// Unit key of each input pod of a multi-host group.
+    key_of_pod: Vec<Option<UnitKey>>,
+    /// Per (type, key): live pods (not deleting, not listed in workersToDelete) and, of those,
+    /// the ones that are no scheduling node.
+    members: HashMap<(usize, UnitKey), (u64, Vec<usize>)>,
+}
+
+impl UnitCtx {
+    fn new(
+        input: &EngineInput,
+        types: &[crate::autoscale::engine_config::NodeTypeConfig],
+        type_by_name: &HashMap<&str, usize>,
+        to_delete: &HashSet<&str>,
+        ctx: &Ctx,
+    ) -> UnitCtx {
+        let hosts: Vec<u64> = types.iter().map(|t| t.hosts.max(1) as u64).collect();
+        let mut is_node = vec![false; input.pods.len()];
+        for n in &ctx.nodes {
+            if let Some(pi) = n.pod {
+                is_node[pi] = true;
             }
-            let avg = if cnt == 0 { 0.0 } else { sum / cnt as f64 };
-            (n.running, -(n.idle_ms as i64), avg, id)
+        }
+        let mut key_of_pod = vec![None; input.pods.len()];
+        let mut members: HashMap<(usize, UnitKey), (u64, Vec<usize>)> = HashMap::new();
+        for (pi, p) in input.pods.iter().enumerate() {
+            let Some(&t) = type_by_name.get(p.group.as_str()) else {
+                continue;
+            };
+            if hosts[t] <= 1 {
+                continue;
+            }
+            let key = match &p.replica {
+                Some(r) => UnitKey::Replica(r.clone()),
+                None => UnitKey::Unlabeled,
+            };
+            if !p.deleting && !to_delete.contains(p.name.as_str()) {
+                let e = members.entry((t, key.clone())).or_default();
+                e.0 += 1;
+                if !is_node[pi] {
+                    e.1.push(pi);
+                }
+            }
+            key_of_pod[pi] = Some(key);
+        }
+        UnitCtx {
+            hosts,
+            key_of_pod,
+            members,
+        }
+    }
+
+    /// The units of the nodes `ids` (worker nodes only), in first-seen order.
+    fn build(&self, ctx: &Ctx, ids: &[usize]) -> Vec<Unit> {
+        let mut index: HashMap<(usize, UnitKey), usize> = HashMap::new();
+        let mut pending = vec![0u64; self.hosts.len()];
+        let mut out: Vec<Unit> = Vec::new();
+        for &id in ids {
+            let n = &ctx.nodes[id];
+            let Some(t) = n.type_idx else { continue };
+            let hosts = self.hosts[t];
+            let key = match (hosts, n.pod) {
+                (1, _) => UnitKey::Alone(id),
+                (_, Some(pi)) => self.key_of_pod[pi].clone().unwrap_or(UnitKey::Alone(id)),
+                (_, None) => {
+                    pending[t] += 1;
+                    UnitKey::Pending((pending[t] - 1) / hosts)
+                }
+            };
+            match index.get(&(t, key.clone())) {
+                Some(&u) => out[u].nodes.push(id),
+                None => {
+                    index.insert((t, key.clone()), out.len());
+                    out.push(Unit {
+                        t,
+                        key,
+                        nodes: vec![id],
+                        others: Vec::new(),
+                        members: 0,
+                    });
+                }
+            }
+        }
+        for u in &mut out {
+            match self.members.get(&(u.t, u.key.clone())) {
+                Some((count, others)) => {
+                    u.members = *count;
+                    u.others = others.clone();
+                }
+                None => u.members = u.nodes.len() as u64,
+            }
+        }
+        out
+    }
+}
+
+/// Ray's `_sort_nodes_for_termination` (stable) over units: not running first, then longest
+/// idle (a replica is as idle as its least idle host), then lowest average utilization. The
+/// head is in no unit.
+fn units_in_termination_order(ctx: &Ctx, units: Vec<Unit>) -> Vec<Unit> {
+    let node_util = |id: usize| {
+        let n = &ctx.nodes[id];
+        let mut sum = 0.0;
+        let mut cnt = 0u32;
+        for (r, &t) in n.total.iter().enumerate() {
+            if n.total_has & (1 << r) == 0 || t <= 0 {
+                continue;
+            }
+            let a = if n.avail_has[0] & (1 << r) != 0 {
+                n.avail[0][r]
+            } else {
+                0
+            };
+            sum += (t - a) as f64 / t as f64;
+            cnt += 1;
+        }
+        if cnt == 0 { 0.0 } else { sum / cnt as f64 }
+    };
+    let mut keyed: Vec<(bool, i64, f64, Unit)> = units
+        .into_iter()
+        .map(|u| {
+            let running = u.nodes.iter().all(|&id| ctx.nodes[id].running);
+            let idle = u
+                .nodes
+                .iter()
+                .map(|&id| ctx.nodes[id].idle_ms)
+                .min()
+                .unwrap_or(0);
+            let util = if u.nodes.is_empty() {
+                0.0
+            } else {
+                u.nodes.iter().map(|&id| node_util(id)).sum::<f64>() / u.nodes.len() as f64
+            };
+            (running, -(idle as i64), util, u)
         })
         .collect();
     keyed.sort_by(|a, b| {

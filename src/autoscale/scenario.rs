@@ -37,6 +37,9 @@ struct WorkerPodDoc {
     phase: PodPhase,
     #[serde(default)]
     deleting: bool,
+    /// Multi-host replica name (`ray.io/worker-group-replica-name`).
+    #[serde(default)]
+    replica: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -153,6 +156,7 @@ pub fn parse_scenario(
                 group: p.group,
                 phase: p.phase,
                 deleting: p.deleting,
+                replica: p.replica,
             })
             .collect(),
         ray: RayState {

@@ -355,6 +355,7 @@ mod tests {
             group: g.into(),
             phase,
             deleting,
+            replica: None,
         };
         let pods = [
             pod("w1", "cpu", PodPhase::Running, true),

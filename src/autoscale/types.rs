@@ -38,6 +38,12 @@ pub struct WorkerPod {
     /// `metadata.deletionTimestamp` is set. Such pods are ignored, as Ray's provider does.
     #[serde(default)]
     pub deleting: bool,
+    /// The multi-host replica the pod belongs to (KubeRay's `ray.io/worker-group-replica-name`)
+    /// in a group with `numOfHosts > 1`: such a replica is scaled down whole, only when every
+    /// one of its hosts is idle. `None` in a multi-host group: membership unknown, so all such
+    /// pods of the group are treated as one unit. Ignored in single-host groups.
+    #[serde(default)]
+    pub replica: Option<String>,
 }
 
 /// Kubernetes pod phase.

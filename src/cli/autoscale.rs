@@ -58,12 +58,10 @@ pub struct StatusArgs {
     /// worker nodes.
     #[arg(long, conflicts_with = "target")]
     pub cluster: Option<PathBuf>,
-    /// GCS port on `<cluster>-head-svc` (with a cluster argument).
-    #[arg(long, default_value_t = 6379)]
-    pub gcs_port: u16,
-    /// Timeout of the GCS call (with a cluster argument).
-    #[arg(long, default_value = "5s", value_parser = crate::controller::parse_duration)]
-    pub timeout: std::time::Duration,
+    /// With a cluster argument: the flags of `autoscale run` that decide the plan and the GCS
+    /// address, with its defaults (give the controller's values to see its plan).
+    #[command(flatten)]
+    pub planning: crate::controller::PlanningArgs,
     /// Timestamp for the header (with a cluster argument; default: now, UTC).
     #[arg(long)]
     pub now: Option<String>,
@@ -93,8 +91,7 @@ fn run_status(a: StatusArgs) -> ExitCode {
             crate::controller::status::run(crate::controller::status::StatusOptions {
                 target,
                 gcs: a.gcs,
-                gcs_port: a.gcs_port,
-                timeout: a.timeout,
+                planning: a.planning,
                 now: a.now.unwrap_or_else(now_utc),
             })
         }
@@ -217,5 +214,51 @@ fn now_utc() -> String {
         base
     } else {
         format!("{base}.{micros:06}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        a: AutoscaleArgs,
+    }
+
+    fn planning(args: &[&str]) -> crate::controller::PlanningArgs {
+        let cli = Cli::try_parse_from(std::iter::once("raygate").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        match cli.a.command {
+            AutoscaleCommand::Run(r) => r.planning,
+            AutoscaleCommand::Status(s) => s.planning,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn status_takes_the_planning_flags_of_run_with_the_same_defaults() {
+        assert_eq!(planning(&["run"]), planning(&["status", "ns/rc"]));
+        let flags = [
+            "--gcs-port",
+            "6380",
+            "--max-concurrent-launches",
+            "3",
+            "--gcs-timeout",
+            "750ms",
+        ];
+        let run = planning(&[&["run"][..], &flags[..]].concat());
+        let status = planning(&[&["status", "ns/rc"][..], &flags[..]].concat());
+        assert_eq!(run, status);
+        assert_eq!(status.gcs_port, 6380);
+        assert_eq!(status.engine_options().max_concurrent_launches, 3);
+        assert_eq!(status.gcs_timeout, std::time::Duration::from_millis(750));
+        // `--timeout`, status's old spelling, still works
+        assert_eq!(
+            planning(&["status", "ns/rc", "--timeout", "1s"]).gcs_timeout,
+            std::time::Duration::from_secs(1)
+        );
     }
 }

@@ -199,21 +199,9 @@ fn pod_infos(shared: &Shared, ns: &str, cluster: &str) -> Vec<(PodInfo, PodPhase
                 && l.get(pods::LABEL_NODE_TYPE).map(String::as_str) == Some("worker")
         })
         .map(|p| {
-            let phase = match p.status.as_ref().and_then(|s| s.phase.as_deref()) {
-                Some("Pending") | None => PodPhase::Pending,
-                Some("Running") => PodPhase::Running,
-                Some("Succeeded") => PodPhase::Succeeded,
-                Some("Failed") => PodPhase::Failed,
-                _ => PodPhase::Unknown,
-            };
-            (
-                PodInfo::from_labels(
-                    &p.name_any(),
-                    p.labels(),
-                    p.metadata.deletion_timestamp.is_some(),
-                ),
-                phase,
-            )
+            let info = PodInfo::from_pod(p);
+            let phase = info.phase;
+            (info, phase)
         })
         .collect()
 }
@@ -364,15 +352,7 @@ async fn report_state(shared: &Shared, st: &mut State, snapshot: &RaySnapshot) {
 }
 
 fn engine_pods(infos: &[(PodInfo, PodPhase)]) -> Vec<WorkerPod> {
-    infos
-        .iter()
-        .map(|(p, phase)| WorkerPod {
-            name: p.name.clone(),
-            group: p.group.clone(),
-            phase: *phase,
-            deleting: p.deleting,
-        })
-        .collect()
+    infos.iter().map(|(p, _)| p.to_engine()).collect()
 }
 
 fn unix_ms_in(d: Duration) -> i64 {
@@ -700,16 +680,22 @@ fn random_suffix(n: usize) -> String {
         .collect()
 }
 
-/// Creates missing worker pods and deletes the ones named in `workersToDelete` (whole replicas
-/// in multi-host groups).
+/// Creates missing worker pods, deletes the ones named in `workersToDelete` and unhealthy ones
+/// (whole replicas in multi-host groups), labels unlabeled multi-host pods into replicas.
 async fn reconcile_pods(shared: &Shared, st: &mut State, rc: &Value) {
     if !shared.leader.is_leader() {
         return;
     }
     let infos = pod_infos(shared, &st.ns, &st.name);
-    let seen: BTreeSet<&str> = infos.iter().map(|(p, _)| p.name.as_str()).collect();
-    st.created
-        .retain(|(p, t)| !seen.contains(p.name.as_str()) && t.elapsed() < Duration::from_secs(30));
+    // In flight until the watch shows the pod with the replica it was created or labelled with.
+    let seen: BTreeSet<(&str, Option<&str>)> = infos
+        .iter()
+        .map(|(p, _)| (p.name.as_str(), p.replica_name.as_deref()))
+        .collect();
+    st.created.retain(|(p, t)| {
+        !seen.contains(&(p.name.as_str(), p.replica_name.as_deref()))
+            && t.elapsed() < Duration::from_secs(30)
+    });
     let in_flight: Vec<PodInfo> = st.created.iter().map(|(p, _)| p.clone()).collect();
     let pods_only: Vec<PodInfo> = infos.into_iter().map(|(p, _)| p).collect();
     let mut replica_name = |g: &str| format!("{g}-{}", random_suffix(5));
@@ -722,6 +708,26 @@ async fn reconcile_pods(shared: &Shared, st: &mut State, rc: &Value) {
         }
     };
     let api: Api<Pod> = Api::namespaced(shared.client.clone(), &st.ns);
+    for (name, labels, why) in actions.label {
+        if !shared.leader.is_leader() {
+            return;
+        }
+        let patch = json!({"metadata": {"labels": labels}});
+        match api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(p) => {
+                tracing::info!(cluster = %st.name, pod = %name, "labelled worker pod ({why})");
+                st.created.push((PodInfo::from_pod(&p), Instant::now()));
+            }
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => {
+                shared.metrics.error(category::POD);
+                tracing::warn!(cluster = %st.name, pod = %name, error = %e, "cannot label pod");
+            }
+        }
+    }
     for (name, why) in actions.delete {
         if !shared.leader.is_leader() {
             return;

@@ -68,19 +68,11 @@ pub struct RunArgs {
     /// Admin listener: /metrics, /healthz, /readyz.
     #[arg(long, default_value = "0.0.0.0:8081")]
     pub admin_listen: SocketAddr,
-    /// Timeout of each GCS call (connect and RPC).
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
-    pub gcs_timeout: Duration,
-    /// GCS port on `<cluster>-head-svc` (annotation `raygate.io/gcs-address` overrides the
-    /// whole address).
-    #[arg(long, default_value_t = 6379)]
-    pub gcs_port: u16,
+    #[command(flatten)]
+    pub planning: PlanningArgs,
     /// Deadline given to Ray's DrainNode for idle terminations.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub drain_deadline: Duration,
-    /// Global cap on launches in flight per cluster (Ray's AUTOSCALER_MAX_CONCURRENT_LAUNCHES).
-    #[arg(long, default_value_t = 10)]
-    pub max_concurrent_launches: u32,
     /// Disable leader election (single replica only).
     #[arg(long)]
     pub no_leader_elect: bool,
@@ -105,6 +97,32 @@ pub struct RunArgs {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// What decides a cluster's plan and which GCS is asked: shared by `autoscale run` and
+/// `autoscale status <namespace>/<cluster>` (same flags, same defaults), so status shows the plan
+/// the controller makes.
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct PlanningArgs {
+    /// Timeout of each GCS call (connect and RPC).
+    #[arg(long, alias = "timeout", default_value = "2s", value_parser = parse_duration)]
+    pub gcs_timeout: Duration,
+    /// GCS port on `<cluster>-head-svc` (annotation `raygate.io/gcs-address` overrides the
+    /// whole address).
+    #[arg(long, default_value_t = 6379)]
+    pub gcs_port: u16,
+    /// Global cap on launches in flight per cluster (Ray's AUTOSCALER_MAX_CONCURRENT_LAUNCHES).
+    #[arg(long, default_value_t = 10)]
+    pub max_concurrent_launches: u32,
+}
+
+impl PlanningArgs {
+    /// The engine knobs these flags set.
+    pub fn engine_options(&self) -> crate::autoscale::types::EngineOptions {
+        crate::autoscale::types::EngineOptions {
+            max_concurrent_launches: self.max_concurrent_launches,
+        }
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,10 +247,10 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
         opts: cluster::Options {
             interval: args.interval,
             reconcile_pods: args.reconcile_pods,
-            gcs_timeout: args.gcs_timeout,
+            gcs_timeout: args.planning.gcs_timeout,
             drain_deadline: args.drain_deadline,
-            max_concurrent_launches: args.max_concurrent_launches,
-            gcs_port: args.gcs_port,
+            max_concurrent_launches: args.planning.max_concurrent_launches,
+            gcs_port: args.planning.gcs_port,
         },
     });
 

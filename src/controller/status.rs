@@ -6,14 +6,13 @@
 
 use super::cluster::{GCS_ADDRESS_ANNOTATION, autoscaling_enabled, gcs_address};
 use super::pods;
-use crate::autoscale::types::{EngineInput, EngineOptions, PodPhase, WorkerPod};
+use crate::autoscale::types::{EngineInput, WorkerPod};
 use crate::gcs::snapshot::RaySnapshot;
 use crate::gcs::{GcsClient, GcsOptions};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, ResourceExt};
 use serde_json::json;
 use std::process::ExitCode;
-use std::time::Duration;
 
 /// What `raygate autoscale status` needs for the Kubernetes form.
 #[derive(Debug, Clone)]
@@ -22,10 +21,8 @@ pub struct StatusOptions {
     pub target: String,
     /// GCS address overriding the head service / annotation (e.g. a `kubectl port-forward`).
     pub gcs: Option<String>,
-    /// GCS port on `<cluster>-head-svc`.
-    pub gcs_port: u16,
-    /// Timeout of the GCS call (connect and RPC).
-    pub timeout: Duration,
+    /// The controller's flags that decide the plan and the GCS address (`autoscale run`'s).
+    pub planning: super::PlanningArgs,
     /// Timestamp of the header (default: now, UTC).
     pub now: String,
 }
@@ -99,16 +96,6 @@ fn gcs_source(obj: &DynamicObject, port: u16) -> String {
     }
 }
 
-fn phase_of(p: &Pod) -> PodPhase {
-    match p.status.as_ref().and_then(|s| s.phase.as_deref()) {
-        Some("Pending") | None => PodPhase::Pending,
-        Some("Running") => PodPhase::Running,
-        Some("Succeeded") => PodPhase::Succeeded,
-        Some("Failed") => PodPhase::Failed,
-        _ => PodPhase::Unknown,
-    }
-}
-
 /// Reads everything and renders the text (the `ray status` layout, the plan, the Kubernetes
 /// section).
 pub async fn cluster_status(
@@ -149,22 +136,16 @@ pub async fn cluster_status(
     let mut worker_pods: Vec<WorkerPod> = listed
         .items
         .iter()
-        .map(|p| WorkerPod {
-            name: p.name_any(),
-            group: p
-                .labels()
-                .get(pods::LABEL_GROUP)
-                .cloned()
-                .unwrap_or_default(),
-            phase: phase_of(p),
-            deleting: p.metadata.deletion_timestamp.is_some(),
-        })
+        .map(|p| pods::PodInfo::from_pod(p).to_engine())
         .collect();
     worker_pods.sort_by(|a, b| a.name.cmp(&b.name));
 
     let (address, source_of) = match &o.gcs {
         Some(a) => (a.clone(), "--gcs".to_string()),
-        None => (gcs_address(&obj, o.gcs_port), gcs_source(&obj, o.gcs_port)),
+        None => {
+            let port = o.planning.gcs_port;
+            (gcs_address(&obj, port), gcs_source(&obj, port))
+        }
     };
     let gcs_err = |message: String| StatusError::Gcs {
         ns: ns.clone(),
@@ -173,16 +154,17 @@ pub async fn cluster_status(
         source_of: source_of.clone(),
         message,
     };
+    let timeout = o.planning.gcs_timeout;
     let opts = GcsOptions {
-        connect_timeout: o.timeout,
-        request_timeout: o.timeout,
+        connect_timeout: timeout,
+        request_timeout: timeout,
         max_attempts: 1,
         ..Default::default()
     };
     let mut gcs = GcsClient::lazy(&address, opts).map_err(|e| gcs_err(e.to_string()))?;
-    let state = tokio::time::timeout(o.timeout * 2, gcs.get_cluster_resource_state(0))
+    let state = tokio::time::timeout(timeout * 2, gcs.get_cluster_resource_state(0))
         .await
-        .map_err(|_| gcs_err(format!("no answer within {:?}", o.timeout * 2)))?
+        .map_err(|_| gcs_err(format!("no answer within {:?}", timeout * 2)))?
         .map_err(|e| gcs_err(e.to_string()))?;
     let snapshot = RaySnapshot::from_proto(&state);
 
@@ -198,7 +180,7 @@ pub async fn cluster_status(
         ray_cluster: rc.clone(),
         pods: worker_pods.clone(),
         ray: snapshot.to_engine(),
-        options: EngineOptions::default(),
+        options: o.planning.engine_options(),
     };
     let plan = crate::autoscale::plan(&input);
     let mut out = crate::autoscale::status::render(&plan, &o.now);

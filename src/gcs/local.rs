@@ -368,6 +368,7 @@ impl Local {
                 group: p.group.clone(),
                 phase: PodPhase::Running,
                 deleting: false,
+                replica: None, // no replica labels here: a multi-host group is one unit
             })
             .collect()
     }
@@ -755,6 +756,7 @@ pub fn run_status(args: StatusArgs) -> ExitCode {
                 group: n.node_type.clone(),
                 phase: PodPhase::Running,
                 deleting: false,
+                replica: None, // no replica labels here: a multi-host group is one unit
             })
             .collect();
         let input = EngineInput {
