@@ -10,19 +10,25 @@
 //! ```
 //! Bodies: every RayCluster sample as a CREATE AdmissionReview for
 //! `/validate-ray-io-v1-raycluster`, plus each sample with a duplicated worker-group name (refused
-//! by both). Client: HTTP/2 over TLS 1.3 (both servers negotiate h2), `connections` connections
-//! shared by `concurrency` request loops. Latency is client side (request written → response
-//! body read). RSS is the server's peak VmRSS sampled every 50 ms while loaded.
+//! by both). Client: `support` (the same lean HTTP/2 client and closed loop as `webhook_load`):
+//! HTTP/2 over TLS 1.3 (both servers negotiate h2), `connections` connections shared by
+//! `concurrency` request loops. Latency is client side (request written → response body read).
+//! RSS is the server's peak VmRSS sampled every 100 ms while loaded.
 //! Without `--bench` (as under `cargo test --all-targets`) it does nothing: not a pass/fail test.
+
+mod support;
 
 use raygate::webhook::client;
 use serde_json::{Value, json};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use support::{Load, ServerChild};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const PATH: &str = "/validate-ray-io-v1-raycluster";
 
@@ -70,8 +76,7 @@ fn free_port() -> u16 {
 }
 
 fn samples() -> Vec<Value> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/kuberay/samples");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let mut files: Vec<PathBuf> = std::fs::read_dir(support::samples_dir())
         .expect("samples dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
@@ -79,12 +84,8 @@ fn samples() -> Vec<Value> {
     files.sort();
     let mut out = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(&f).expect("read sample");
-        // YAML 1.1 octals (`defaultMode: 0777`) as kubectl reads them; integral numbers as
-        // integers (Go's int32 fields refuse `511.0`).
-        let opts = serde_saphyr::options! { legacy_octal_numbers: true };
-        let docs: Vec<Value> =
-            serde_saphyr::from_multiple_with_options(&text, opts).expect("sample YAML");
+        // integral numbers as integers (Go's int32 fields refuse `511.0`)
+        let docs = support::sample_docs(&f);
         out.extend(docs.iter().filter(|d| d["kind"] == "RayCluster").map(ints));
     }
     out
@@ -105,25 +106,13 @@ fn ints(v: &Value) -> Value {
 fn review(obj: &Value, uid: usize) -> Value {
     let mut obj = obj.clone();
     obj["metadata"]["namespace"] = json!("default");
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": format!("00000000-0000-0000-0000-{uid:012}"),
-            "kind": {"group": "ray.io", "version": "v1", "kind": "RayCluster"},
-            "resource": {"group": "ray.io", "version": "v1", "resource": "rayclusters"},
-            "requestKind": {"group": "ray.io", "version": "v1", "kind": "RayCluster"},
-            "requestResource": {"group": "ray.io", "version": "v1", "resource": "rayclusters"},
-            "name": obj["metadata"]["name"],
-            "namespace": "default",
-            "operation": "CREATE",
-            "userInfo": {"username": "kubernetes-admin", "groups": ["system:masters", "system:authenticated"]},
-            "object": obj,
-            "oldObject": null,
-            "dryRun": false,
-            "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"}
-        }
-    })
+    support::review(
+        &obj,
+        &format!("00000000-0000-0000-0000-{uid:012}"),
+        "default",
+        json!({"username": "kubernetes-admin", "groups": ["system:masters", "system:authenticated"]}),
+        json!({"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"}),
+    )
 }
 
 /// Valid samples plus, for each, a variant with a duplicated worker-group name.
@@ -148,49 +137,10 @@ fn bodies() -> Vec<bytes::Bytes> {
     out
 }
 
-struct Server {
-    name: &'static str,
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child's pid, before it is reaped.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn vm(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 async fn wait_tls(addr: SocketAddr, cfg: Arc<rustls::ClientConfig>, name: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if client::connect(addr, "localhost", cfg.clone())
-            .await
-            .is_ok()
-        {
+        if support::connect(addr, cfg.clone(), PATH).await.is_ok() {
             return;
         }
         assert!(
@@ -210,23 +160,15 @@ struct RunResult {
     requests: usize,
 }
 
-fn pct(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx] as f64 / 1000.0
-}
-
 async fn run(
-    srv: &Server,
+    srv: &ServerChild,
     cfg: Arc<rustls::ClientConfig>,
-    bodies: Arc<Vec<bytes::Bytes>>,
+    bodies: Arc<[bytes::Bytes]>,
     o: &Opts,
 ) -> RunResult {
     let mut conns = Vec::new();
     for _ in 0..o.connections {
-        let c = client::connect(srv.addr, "localhost", cfg.clone())
+        let c = support::connect(srv.addr, cfg.clone(), PATH)
             .await
             .expect("connect");
         assert_eq!(
@@ -237,62 +179,20 @@ async fn run(
         );
         conns.push(c);
     }
-    let measuring = Arc::new(AtomicBool::new(false));
-    let stop = Arc::new(AtomicBool::new(false));
-    let errors = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    for i in 0..o.concurrency {
-        let mut c = conns[i % conns.len()].try_clone().expect("h2 clone");
-        let (bodies, measuring, stop, errors) = (
-            bodies.clone(),
-            measuring.clone(),
-            stop.clone(),
-            errors.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut lat: Vec<u32> = Vec::with_capacity(1 << 16);
-            let mut k = i;
-            while !stop.load(Ordering::Relaxed) {
-                let body = bodies[k % bodies.len()].clone();
-                k += 1;
-                let t = Instant::now();
-                let ok = matches!(c.post(PATH, body).await, Ok((200, _)));
-                let us = t.elapsed().as_micros().min(u32::MAX as u128) as u32;
-                if measuring.load(Ordering::Relaxed) {
-                    if ok {
-                        lat.push(us);
-                    } else {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-            lat
-        }));
-    }
-    tokio::time::sleep(Duration::from_secs_f64(o.warmup)).await;
-    measuring.store(true, Ordering::Relaxed);
-    let pid = srv.child.id();
-    let t0 = Instant::now();
-    let mut peak = 0u64;
-    while t0.elapsed() < Duration::from_secs_f64(o.duration) {
-        peak = peak.max(vm(pid, "VmRSS:"));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    measuring.store(false, Ordering::Relaxed);
-    let elapsed = t0.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.expect("task"));
-    }
-    all.sort_unstable();
+    let load = Load {
+        concurrency: o.concurrency,
+        warmup: o.warmup,
+        duration: o.duration,
+        rate: None,
+    };
+    let s = support::run(&conns, bodies, srv.pid(), &load).await;
     RunResult {
-        rps: all.len() as f64 / elapsed,
-        p50_ms: pct(&all, 0.50),
-        p99_ms: pct(&all, 0.99),
-        peak_rss_mib: peak as f64 / 1024.0,
-        errors: errors.load(Ordering::Relaxed),
-        requests: all.len(),
+        rps: s.rps(),
+        p50_ms: s.pct_ms(0.50),
+        p99_ms: s.pct_ms(0.99),
+        peak_rss_mib: s.rss_max_kib as f64 / 1024.0,
+        errors: s.errors,
+        requests: s.lat_us.len(),
     }
 }
 
@@ -334,7 +234,7 @@ fn main() {
     std::fs::write(dir.join("tls.key"), &pki.2).expect("write key");
 
     let (rp, ap, kp) = (free_port(), free_port(), free_port());
-    let raygate = Server {
+    let raygate = ServerChild {
         name: "raygate",
         child: Command::new(env!("CARGO_BIN_EXE_raygate"))
             .args([
@@ -354,7 +254,7 @@ fn main() {
             .expect("start raygate serve"),
         addr: SocketAddr::from((Ipv4Addr::LOCALHOST, rp)),
     };
-    let kuberay = Server {
+    let kuberay = ServerChild {
         name: "kuberay",
         child: Command::new(&kuberay_bin)
             .args([
@@ -371,13 +271,13 @@ fn main() {
         addr: SocketAddr::from((Ipv4Addr::LOCALHOST, kp)),
     };
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // one client thread (as webhook_load): the cheapest client, the most CPU left to the servers
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let cfg = client::tls_config(&pki.0, client::Proto::H2).expect("tls config");
-    let bodies = Arc::new(bodies());
+    let bodies: Arc<[bytes::Bytes]> = Arc::from(bodies());
     let avg_kb =
         bodies.iter().map(|b| b.len()).sum::<usize>() as f64 / bodies.len() as f64 / 1024.0;
     rt.block_on(async {
@@ -385,10 +285,10 @@ fn main() {
         wait_tls(kuberay.addr, cfg.clone(), "kuberay").await;
         // Verdicts on every body, for the record.
         for srv in [&raygate, &kuberay] {
-            let mut c = client::connect(srv.addr, "localhost", cfg.clone()).await.expect("connect");
+            let mut c = support::connect(srv.addr, cfg.clone(), PATH).await.expect("connect");
             let (mut allowed, mut denied) = (0, 0);
             for b in bodies.iter() {
-                let (st, body) = c.post(PATH, b.clone()).await.expect("post");
+                let (st, body) = c.post(b.clone()).await.expect("post");
                 assert_eq!(st, 200, "{}: HTTP {st}", srv.name);
                 let v: Value = serde_json::from_slice(&body).expect("review");
                 if v["response"]["allowed"] == true {
@@ -429,9 +329,9 @@ fn main() {
         println!(
             "peak RSS: raygate {:.1} MiB (VmHWM {:.1}), KubeRay {:.1} MiB (VmHWM {:.1})",
             med("raygate", |r| r.peak_rss_mib),
-            vm(raygate.child.id(), "VmHWM:") as f64 / 1024.0,
+            support::proc_status_kib(raygate.pid(), "VmHWM:") as f64 / 1024.0,
             med("kuberay", |r| r.peak_rss_mib),
-            vm(kuberay.child.id(), "VmHWM:") as f64 / 1024.0
+            support::proc_status_kib(kuberay.pid(), "VmHWM:") as f64 / 1024.0
         );
     });
     drop(raygate);

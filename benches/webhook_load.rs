@@ -1,28 +1,48 @@
 //! Load benchmark for `raygate serve` (harness = false).
 //!
 //! Starts the real binary on 127.0.0.1 with a generated certificate, then drives it over
-//! HTTP/2 + TLS from an in-process client at a fixed concurrency with a ~10 KB RayCluster
-//! AdmissionReview, once for /validate and once for /mutate. Reports requests/s, latency
-//! percentiles (client side, request written → response body read) and the server's RSS.
+//! HTTP/2 + TLS 1.3 from an in-process client (`support`: `h2` directly, pre-serialised body)
+//! with a ~10 KB RayCluster AdmissionReview, once for /validate and once for /mutate. Reports
+//! requests/s, latency percentiles, the server's RSS, and the server's and the client's CPU time
+//! per request (from `/proc`). Before the load runs it times the two handlers in-process
+//! (`admission::validate` / `mutate` on the same body, one thread, no network).
 //!
 //! ```sh
-//! CARGO_TARGET_DIR=/work/target cargo bench --bench webhook_load -- \
-//!     --duration 10 --concurrency 64 --connections 4
+//! cargo bench --bench webhook_load -- --duration 10 --warmup 2 --concurrency 64 --connections 4
+//! cargo bench --bench webhook_load -- --rate 10000       # open loop as well (see below)
 //! ```
-//! Set `RAYGATE_BENCH_BIN` to run another copy of the binary.
 //! Options: `--duration SECS` (per endpoint, default 10), `--warmup SECS` (2),
 //! `--concurrency N` (64), `--connections N` (4), `--endpoint validate|mutate|both`,
-//! `--log LEVEL` (server RUST_LOG, default `info`: one JSON log line per request, read and discarded by the bench).
+//! `--rate R` (also run open loop: R requests/s scheduled, at most `--concurrency` in flight,
+//! latency from the scheduled time), `--client-threads N` (client runtime workers, default 1),
+//! `--log LEVEL` (server RUST_LOG, default `info`: one JSON log line per request, written to a
+//! pipe the bench drains), `--handler-secs SECS` (in-process handler timing per endpoint, 1),
+//! `--dump-body PATH` (write the AdmissionReview and exit, e.g. for curl), `--body PATH` (send
+//! this AdmissionReview instead; its uid must be `bench`).
+//! Set `RAYGATE_BENCH_BIN` to run another copy of the binary.
 //! Without `--bench` (as under `cargo test --all-targets`) it only does a 0.5 s smoke run.
 
+mod support;
+
+use raygate::webhook::admission::{self, AdmissionConfig};
 use raygate::webhook::client::{self, Proto};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
+use std::io::Read;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::os::fd::AsRawFd;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use support::{H2, Load, Sample, ServerChild};
+
+// The server's allocator, so the in-process handler timing matches the server (and the client
+// is cheaper).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const VALIDATE: &str = "/validate-ray-io-v1-raycluster";
+const MUTATE: &str = "/mutate-ray-io-v1-raycluster";
 
 struct Opts {
     duration: f64,
@@ -31,6 +51,11 @@ struct Opts {
     connections: usize,
     endpoint: String,
     log: String,
+    rate: Option<f64>,
+    client_threads: usize,
+    handler_secs: f64,
+    dump_body: Option<String>,
+    body: Option<String>,
 }
 
 fn parse_opts() -> Opts {
@@ -41,18 +66,28 @@ fn parse_opts() -> Opts {
         connections: 4,
         endpoint: "both".into(),
         log: "info".into(),
+        rate: None,
+        client_threads: 1,
+        handler_secs: 1.0,
+        dump_body: None,
+        body: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
         let val = args.get(i + 1).cloned().unwrap_or_default();
         match args[i].as_str() {
-            "--duration" => o.duration = val.parse().expect("--duration"),
-            "--warmup" => o.warmup = val.parse().expect("--warmup"),
-            "--concurrency" => o.concurrency = val.parse().expect("--concurrency"),
-            "--connections" => o.connections = val.parse().expect("--connections"),
+            "--duration" => o.duration = val.parse().expect("--duration SECS"),
+            "--warmup" => o.warmup = val.parse().expect("--warmup SECS"),
+            "--concurrency" => o.concurrency = val.parse().expect("--concurrency N"),
+            "--connections" => o.connections = val.parse().expect("--connections N"),
             "--endpoint" => o.endpoint = val,
             "--log" => o.log = val,
+            "--rate" => o.rate = Some(val.parse().expect("--rate REQ_PER_SEC")),
+            "--client-threads" => o.client_threads = val.parse().expect("--client-threads N"),
+            "--handler-secs" => o.handler_secs = val.parse().expect("--handler-secs SECS"),
+            "--dump-body" => o.dump_body = Some(val),
+            "--body" => o.body = Some(val),
             // cargo bench passes --bench
             _ => {
                 i += 1;
@@ -65,22 +100,17 @@ fn parse_opts() -> Opts {
     if !args.iter().any(|a| a == "--bench") {
         o.duration = o.duration.min(0.5);
         o.warmup = o.warmup.min(0.2);
+        o.handler_secs = o.handler_secs.min(0.1);
     }
-    o.connections = o.connections.clamp(1, o.concurrency.max(1));
+    o.concurrency = o.concurrency.max(1);
+    o.connections = o.connections.clamp(1, o.concurrency);
     o
 }
 
 /// A realistic in-cluster RayCluster: the autoscaler sample with four worker groups, env,
 /// tolerations, and the `last-applied-configuration` annotation `kubectl apply` adds.
 fn big_raycluster() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/kuberay/samples/ray-cluster.autoscaler.yaml"
-    );
-    let text = std::fs::read_to_string(path).expect("sample");
-    let opts = serde_saphyr::options! { legacy_octal_numbers: true };
-    let mut obj: Value = serde_saphyr::from_multiple_with_options::<Value>(&text, opts)
-        .expect("parse")
+    let mut obj = support::sample_docs(&support::samples_dir().join("ray-cluster.autoscaler.yaml"))
         .into_iter()
         .find(|d| d["kind"] == "RayCluster")
         .expect("RayCluster");
@@ -122,55 +152,25 @@ fn big_raycluster() -> Value {
     obj
 }
 
-fn review(obj: &Value, uid: &str) -> Value {
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "ray.io", "version": "v1", "kind": "RayCluster"},
-            "resource": {"group": "ray.io", "version": "v1", "resource": "rayclusters"},
-            "requestKind": {"group": "ray.io", "version": "v1", "kind": "RayCluster"},
-            "requestResource": {"group": "ray.io", "version": "v1", "resource": "rayclusters"},
-            "name": obj["metadata"]["name"],
-            "namespace": "ml-team",
-            "operation": "CREATE",
-            "userInfo": {"username": "alice@example.com", "uid": "u-1", "groups": ["system:authenticated", "ml-team"]},
-            "object": obj,
-            "oldObject": null,
-            "dryRun": false,
-            "options": {"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1", "fieldManager": "kubectl-client-side-apply"}
-        }
-    })
+fn body() -> bytes::Bytes {
+    let review = support::review(
+        &big_raycluster(),
+        "bench",
+        "ml-team",
+        json!({"username": "alice@example.com", "uid": "u-1", "groups": ["system:authenticated", "ml-team"]}),
+        json!({"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1", "fieldManager": "kubectl-client-side-apply"}),
+    );
+    bytes::Bytes::from(serde_json::to_vec(&review).expect("json"))
 }
 
 struct ServerProc {
-    child: Child,
-    addr: SocketAddr,
+    srv: ServerChild,
     ca_pem: String,
+    /// Log lines the server wrote (stderr), counted by the drain thread.
+    log_lines: Arc<AtomicU64>,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for ServerProc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-#[allow(clippy::zombie_processes)] // waited for in Drop
 fn start_server(log: &str) -> ServerProc {
     let dir = tempfile::tempdir().expect("tempdir");
     let g = raygate::certs::generate(
@@ -189,13 +189,8 @@ fn start_server(log: &str) -> ServerProc {
     let bin = std::env::var("RAYGATE_BENCH_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_raygate").to_string());
     let mut child = Command::new(bin)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--admin-listen", "127.0.0.1:0"])
         .arg("--tls-cert")
         .arg(&cert)
         .arg("--tls-key")
@@ -207,20 +202,46 @@ fn start_server(log: &str) -> ServerProc {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn raygate serve");
-    let stderr = child.stderr.take().expect("stderr");
+    let mut stderr = child.stderr.take().expect("stderr");
+    // A 1 MiB pipe (as a container runtime's log pipe): the server never blocks on it while
+    // the drain below reads it in large chunks every 10 ms (not once per line).
+    // SAFETY: fcntl on a pipe fd we own; failure only leaves the default size.
+    unsafe {
+        libc::fcntl(stderr.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
+    }
     let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
+    let log_lines = Arc::new(AtomicU64::new(0));
+    let lines = log_lines.clone();
     std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut head = Vec::new();
         let mut sent = false;
-        // Keep draining stderr (logs) so the server never blocks on a full pipe.
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if !sent
-                && line.contains("webhook listening")
-                && let Some(a) = serde_json::from_str::<Value>(&line)
-                    .ok()
-                    .and_then(|v| v["addr"].as_str().and_then(|a| a.parse().ok()))
-            {
-                let _ = tx.send(a);
-                sent = true;
+        loop {
+            let n = match stderr.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            lines.fetch_add(
+                buf[..n].iter().filter(|b| **b == b'\n').count() as u64,
+                Ordering::Relaxed,
+            );
+            if !sent {
+                head.extend_from_slice(&buf[..n]);
+                let addr = String::from_utf8_lossy(&head)
+                    .lines()
+                    .filter(|l| l.contains("webhook listening"))
+                    .find_map(|l| {
+                        serde_json::from_str::<Value>(l)
+                            .ok()
+                            .and_then(|v| v["addr"].as_str().and_then(|a| a.parse().ok()))
+                    });
+                if let Some(a) = addr {
+                    let _ = tx.send(a);
+                    sent = true;
+                    head = Vec::new();
+                }
+            } else {
+                std::thread::sleep(Duration::from_millis(10));
             }
         }
     });
@@ -234,64 +255,51 @@ fn start_server(log: &str) -> ServerProc {
         }
     };
     ServerProc {
-        child,
-        addr,
+        srv: ServerChild {
+            name: "raygate",
+            child,
+            addr,
+        },
         ca_pem: g.ca_cert_pem,
+        log_lines,
         _dir: dir,
     }
 }
 
-/// utime + stime of a process, seconds.
-fn cpu_secs(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // fields after the ")" of the command name; utime and stime are fields 14 and 15
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    ticks / clk_tck()
-}
-
-fn clk_tck() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-fn rss_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let get = |k: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(k))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (get("VmRSS:"), get("VmHWM:"))
-}
-
-struct Result_ {
-    endpoint: &'static str,
-    requests: u64,
-    errors: u64,
-    secs: f64,
-    lat_us: Vec<u32>,
-    rss_kib: u64,
-    server_cpu: f64,
-    client_cpu: f64,
-}
-
-fn pct(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
+/// In-process cost of one handler call on `body` (one thread, no network), µs.
+fn handler_us(f: &dyn Fn(&[u8]) -> usize, body: &[u8], secs: f64) -> f64 {
+    for _ in 0..50 {
+        std::hint::black_box(f(body));
     }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    f64::from(sorted[idx.min(sorted.len() - 1)]) / 1000.0
+    let t = Instant::now();
+    let mut n = 0u64;
+    while t.elapsed().as_secs_f64() < secs {
+        for _ in 0..50 {
+            std::hint::black_box(f(std::hint::black_box(body)));
+        }
+        n += 50;
+    }
+    t.elapsed().as_secs_f64() * 1e6 / n as f64
+}
+
+async fn connect_all(srv: &ServerProc, n: usize, path: &str) -> Vec<H2> {
+    let cfg = client::tls_config(&srv.ca_pem, Proto::H2).expect("tls config");
+    let mut conns = Vec::new();
+    for _ in 0..n {
+        let c = support::connect(srv.srv.addr, cfg.clone(), path)
+            .await
+            .expect("connect");
+        assert_eq!(c.alpn.as_deref(), Some(&b"h2"[..]), "HTTP/2 negotiated");
+        conns.push(c);
+    }
+    conns
+}
+
+struct Row {
+    endpoint: &'static str,
+    mode: String,
+    s: Sample,
+    log_lines: u64,
 }
 
 async fn run_endpoint(
@@ -300,23 +308,15 @@ async fn run_endpoint(
     endpoint: &'static str,
     path: &'static str,
     body: bytes::Bytes,
-) -> Result_ {
-    let cfg = client::tls_config(&srv.ca_pem, Proto::H2).expect("tls config");
-    let mut conns = Vec::new();
-    for _ in 0..opts.connections {
-        let c = client::connect(srv.addr, "localhost", cfg.clone())
-            .await
-            .expect("connect");
-        assert_eq!(c.alpn.as_deref(), Some(&b"h2"[..]), "HTTP/2 negotiated");
-        conns.push(c);
-    }
+) -> Vec<Row> {
+    let conns = connect_all(srv, opts.connections, path).await;
     // sanity: the answer is what we expect
     {
-        let mut c = conns[0].try_clone().expect("h2");
-        let (s, b) = c.post(path, body.clone()).await.expect("request");
+        let (s, b) = conns[0].clone().post(body.clone()).await.expect("request");
         let v: Value = serde_json::from_slice(&b).expect("json");
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["response"]["uid"], "bench", "{v}");
+        assert_eq!(v["response"]["allowed"], true, "{v}");
         eprintln!(
             "{endpoint}: allowed={} patch={} warnings={}",
             v["response"]["allowed"],
@@ -324,146 +324,150 @@ async fn run_endpoint(
             v["response"]["warnings"]
         );
     }
-    let measuring = Arc::new(AtomicBool::new(false));
-    let stop = Arc::new(AtomicBool::new(false));
-    let errors = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    for i in 0..opts.concurrency {
-        let mut c = conns[i % conns.len()].try_clone().expect("h2");
-        let (measuring, stop, errors, body) = (
-            measuring.clone(),
-            stop.clone(),
-            errors.clone(),
-            body.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::with_capacity(200_000);
-            while !stop.load(Ordering::Relaxed) {
-                let t0 = Instant::now();
-                let ok = matches!(c.post(path, body.clone()).await, Ok((200, _)));
-                let us = t0.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
-                if measuring.load(Ordering::Relaxed) {
-                    if ok {
-                        lat.push(us);
-                    } else {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-            lat
-        }));
+    let bodies: Arc<[bytes::Bytes]> = Arc::from(vec![body]);
+    let mut modes = vec![None];
+    if opts.rate.is_some() {
+        modes.push(opts.rate);
     }
-    tokio::time::sleep(Duration::from_secs_f64(opts.warmup)).await;
-    measuring.store(true, Ordering::SeqCst);
-    let pid = srv.child.id().to_string();
-    let (s0, c0) = (cpu_secs(&pid), cpu_secs("self"));
-    let t0 = Instant::now();
-    // sample RSS during the run
-    let mut rss_max = 0;
-    let end = t0 + Duration::from_secs_f64(opts.duration);
-    while Instant::now() < end {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        rss_max = rss_max.max(rss_kib(srv.child.id()).0);
+    let mut rows = Vec::new();
+    for rate in modes {
+        let load = Load {
+            concurrency: opts.concurrency,
+            warmup: opts.warmup,
+            duration: opts.duration,
+            rate,
+        };
+        let l0 = srv.log_lines.load(Ordering::Relaxed);
+        let s = support::run(&conns, bodies.clone(), srv.srv.pid(), &load).await;
+        // let the drain catch up (it reads every 10 ms)
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let log_lines = srv.log_lines.load(Ordering::Relaxed) - l0;
+        rows.push(Row {
+            endpoint,
+            mode: match rate {
+                None => format!("closed loop, {} in flight", opts.concurrency),
+                Some(r) => format!("open loop, {r:.0}/s, ≤ {} in flight", opts.concurrency),
+            },
+            s,
+            log_lines,
+        });
     }
-    measuring.store(false, Ordering::SeqCst);
-    let secs = t0.elapsed().as_secs_f64();
-    let (s1, c1) = (cpu_secs(&pid), cpu_secs("self"));
-    stop.store(true, Ordering::SeqCst);
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await.expect("task"));
-    }
-    lat.sort_unstable();
-    Result_ {
-        endpoint,
-        requests: lat.len() as u64,
-        errors: errors.load(Ordering::SeqCst),
-        secs,
-        lat_us: lat,
-        rss_kib: rss_max,
-        server_cpu: s1 - s0,
-        client_cpu: c1 - c0,
-    }
+    rows
 }
 
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let opts = parse_opts();
-    let obj = big_raycluster();
-    let body = bytes::Bytes::from(serde_json::to_vec(&review(&obj, "bench")).expect("json"));
+    let body = match &opts.body {
+        Some(p) => {
+            bytes::Bytes::from(std::fs::read(p).unwrap_or_else(|e| panic!("--body {p}: {e}")))
+        }
+        None => body(),
+    };
+    if let Some(p) = &opts.dump_body {
+        std::fs::write(p, &body).unwrap_or_else(|e| panic!("--dump-body {p}: {e}"));
+        println!("AdmissionReview body written to {p}");
+        return;
+    }
+    let load0 = support::loadavg();
+
+    // In-process handler cost (what the server does per request minus HTTP/2, TLS and logging).
+    let cfg = AdmissionConfig::default();
+    let v_us = handler_us(
+        &|b| admission::validate(b, &cfg).body.len(),
+        &body,
+        opts.handler_secs,
+    );
+    let m_us = handler_us(
+        &|b| admission::mutate(b, &cfg).body.len(),
+        &body,
+        opts.handler_secs,
+    );
+
     let srv = start_server(&opts.log);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let mut results = Vec::new();
+    let rt = if opts.client_threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(opts.client_threads)
+            .enable_all()
+            .build()
+    }
+    .expect("runtime");
+    let mut rows = Vec::new();
     rt.block_on(async {
         if opts.endpoint == "both" || opts.endpoint == "validate" {
-            results.push(
-                run_endpoint(
-                    &srv,
-                    &opts,
-                    "validate",
-                    "/validate-ray-io-v1-raycluster",
-                    body.clone(),
-                )
-                .await,
-            );
+            rows.extend(run_endpoint(&srv, &opts, "validate", VALIDATE, body.clone()).await);
         }
         if opts.endpoint == "both" || opts.endpoint == "mutate" {
-            results.push(
-                run_endpoint(
-                    &srv,
-                    &opts,
-                    "mutate",
-                    "/mutate-ray-io-v1-raycluster",
-                    body.clone(),
-                )
-                .await,
-            );
+            rows.extend(run_endpoint(&srv, &opts, "mutate", MUTATE, body.clone()).await);
         }
     });
-    let (_, hwm) = rss_kib(srv.child.id());
+    let hwm = support::proc_status_kib(srv.srv.pid(), "VmHWM:");
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
     println!(
-        "\nraygate serve load: HTTP/2 over TLS 1.3 on 127.0.0.1, {} concurrent requests on {} connections, \
-         AdmissionReview body {} bytes, {} s per endpoint after {} s warm-up, {} CPUs (client and server share them), server RUST_LOG={}\n",
-        opts.concurrency,
+        "\nraygate serve load: HTTP/2 over TLS 1.3 on 127.0.0.1, {} connections, AdmissionReview body {} bytes, \
+         {} s per run after {} s warm-up, {} CPUs shared by client ({} runtime thread{}) and server, server RUST_LOG={} \
+         (JSON log lines to a pipe)\n",
         opts.connections,
         body.len(),
         opts.duration,
         opts.warmup,
         cpus,
+        opts.client_threads.max(1),
+        if opts.client_threads > 1 { "s" } else { "" },
         opts.log
     );
     println!(
-        "| endpoint | requests/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | server RSS MiB | server CPU µs/req | client CPU µs/req |"
+        "in-process handler, one thread: validate {v_us:.1} µs/request, mutate {m_us:.1} µs/request\n"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    for r in &results {
-        let per = |cpu: f64| cpu * 1e6 / (r.requests.max(1) as f64);
+    println!(
+        "| endpoint | load | requests/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | server RSS MiB | server CPU µs/req | client CPU µs/req | log lines/req |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in &rows {
+        let s = &r.s;
         println!(
-            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.0} | {:.0} |",
+            "| {} | {}{} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.0} | {:.0} | {:.2} |",
             r.endpoint,
-            r.requests as f64 / r.secs,
-            pct(&r.lat_us, 0.50),
-            pct(&r.lat_us, 0.99),
-            pct(&r.lat_us, 0.999),
-            pct(&r.lat_us, 1.0),
-            r.errors,
-            r.rss_kib as f64 / 1024.0,
-            per(r.server_cpu),
-            per(r.client_cpu)
+            r.mode,
+            if s.late > 0 {
+                format!(" ({} sent late)", s.late)
+            } else {
+                String::new()
+            },
+            s.rps(),
+            s.pct_ms(0.50),
+            s.pct_ms(0.99),
+            s.pct_ms(0.999),
+            s.pct_ms(1.0),
+            s.errors,
+            s.rss_max_kib as f64 / 1024.0,
+            s.per_req_us(s.server_cpu),
+            s.per_req_us(s.client_cpu),
+            r.log_lines as f64 / s.total.max(1) as f64,
         );
     }
     println!(
         "\nserver peak RSS (VmHWM) over the whole run: {:.1} MiB",
         hwm as f64 / 1024.0
     );
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!("load average at the end: {}", load.trim());
+    println!(
+        "load average (1, 5, 15 min): {load0} before, {} at the end",
+        support::loadavg()
+    );
+    for r in &rows {
+        assert_eq!(r.s.errors, 0, "{} {}: failed requests", r.endpoint, r.mode);
+        assert!(
+            !r.s.lat_us.is_empty(),
+            "{} {}: no request",
+            r.endpoint,
+            r.mode
+        );
+    }
     drop(srv);
 }

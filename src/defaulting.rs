@@ -92,24 +92,79 @@ pub fn defaulted(obj: &Value) -> Value {
 /// Parents that do not exist are added whole (one op), so the patch is minimal.
 pub fn default_patch(obj: &Value) -> json_patch::Patch {
     let mut ops = Vec::new();
-    // Defaulting reads `apiVersion` and changes nothing outside `spec`, so only those two are
-    // copied (metadata, status and the rest of a large object are not cloned or compared).
-    let (Some(top), Some(spec)) = (obj.as_object(), obj.get("spec")) else {
+    // Defaulting reads `apiVersion` and changes nothing outside `spec`; within `spec` it reads
+    // and fills only the members kept by `skeleton`. So the diff runs on a copy of just those
+    // (in their original order, so the ops come out in the same order): a large spec is
+    // neither cloned nor compared.
+    let (Some(top), Some(Value::Object(spec))) = (obj.as_object(), obj.get("spec")) else {
         return json_patch::Patch(ops);
     };
+    let old = Value::Object(skeleton(spec));
     let mut slim = Map::new();
     if let Some(av) = top.get("apiVersion") {
         slim.insert("apiVersion".into(), av.clone());
     }
-    slim.insert("spec".into(), spec.clone());
+    slim.insert("spec".into(), old.clone());
     let mut new = Value::Object(slim);
     apply_crd_defaults(&mut new);
     apply_autoscaler_defaults(&mut new);
     if let Some(new_spec) = new.get("spec") {
         let mut tokens: Vec<String> = vec!["spec".into()];
-        diff_adds(spec, new_spec, &mut tokens, &mut ops);
+        diff_adds(&old, new_spec, &mut tokens, &mut ops);
     }
     json_patch::Patch(ops)
+}
+
+/// Members of a worker group that [`apply_crd_defaults`] fills.
+const GROUP_DEFAULTED: &[&str] = &[
+    "replicas",
+    "minReplicas",
+    "maxReplicas",
+    "numOfHosts",
+    "priority",
+];
+/// Members of `autoscalerOptions` that [`apply_autoscaler_defaults`] fills.
+const AUTOSCALER_DEFAULTED: &[&str] = &[
+    "imagePullPolicy",
+    "resources",
+    "upscalingMode",
+    "idleTimeoutSeconds",
+];
+
+/// `m` with only the members in `keep`, in their order.
+fn only(m: &Map<String, Value>, keep: &[&str]) -> Map<String, Value> {
+    m.iter()
+        .filter(|(k, _)| keep.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The part of `spec` defaulting reads or fills, with members in their original order. Values
+/// of an unexpected type are kept whole: defaulting leaves them as they are.
+fn skeleton(spec: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (k, v) in spec {
+        let kept = match (k.as_str(), v) {
+            ("workerGroupSpecs", Value::Array(groups)) => Value::Array(
+                groups
+                    .iter()
+                    .map(|g| match g {
+                        Value::Object(g) => Value::Object(only(g, GROUP_DEFAULTED)),
+                        other => other.clone(),
+                    })
+                    .collect(),
+            ),
+            ("networkPolicy", Value::Object(np)) => Value::Object(only(np, &["mode"])),
+            ("autoscalerOptions", Value::Object(ao)) => {
+                Value::Object(only(ao, AUTOSCALER_DEFAULTED))
+            }
+            ("workerGroupSpecs" | "networkPolicy" | "autoscalerOptions", other) => other.clone(),
+            ("enableInTreeAutoscaling", other) => other.clone(),
+            _ => continue,
+        };
+        out.insert(k.clone(), kept);
+    }
+    out
 }
 
 /// Defaulting only adds members (or replaces `null`s), so the difference is a set of `add`s.

@@ -209,10 +209,61 @@ fn check_total(x: &Value) {
     }
     let d = defaulted(x);
     assert_eq!(defaulted(&d), d, "defaulting is not idempotent for {x}");
+    assert_eq!(
+        serde_json::to_string(&default_patch(x)).unwrap(),
+        serde_json::to_string(&reference_patch(x)).unwrap(),
+        "default_patch differs from the whole-spec diff for {x}"
+    );
     let mut patched = x.clone();
     json_patch::patch(&mut patched, &default_patch(x)).expect("patch applies");
     assert_eq!(patched, d, "patch != defaulted for {x}");
     assert!(default_patch(&d).0.is_empty());
+}
+
+/// The patch as the whole-object diff computes it: `defaulted(x)` against `x`, member by member
+/// in `defaulted(x)`'s order (what `default_patch` did before it diffed only the defaulted
+/// members). `default_patch` must give the same ops in the same order.
+fn reference_patch(x: &Value) -> json_patch::Patch {
+    fn add(tokens: &[String], value: &Value) -> json_patch::PatchOperation {
+        json_patch::PatchOperation::Add(json_patch::AddOperation {
+            path: json_patch::jsonptr::PointerBuf::from_tokens(tokens.iter().map(String::as_str)),
+            value: value.clone(),
+        })
+    }
+    fn diff(o: &Value, n: &Value, t: &mut Vec<String>, ops: &mut Vec<json_patch::PatchOperation>) {
+        match (o, n) {
+            (Value::Object(om), Value::Object(nm)) => {
+                for (k, nv) in nm {
+                    t.push(k.clone());
+                    match om.get(k) {
+                        Some(ov) if ov == nv => {}
+                        Some(ov) if !ov.is_null() => diff(ov, nv, t, ops),
+                        _ => ops.push(add(t, nv)),
+                    }
+                    t.pop();
+                }
+            }
+            (Value::Array(oa), Value::Array(na)) if oa.len() == na.len() => {
+                for (i, (ov, nv)) in oa.iter().zip(na).enumerate() {
+                    if ov != nv {
+                        t.push(i.to_string());
+                        diff(ov, nv, t, ops);
+                        t.pop();
+                    }
+                }
+            }
+            _ => {
+                if o != n {
+                    ops.push(add(t, n));
+                }
+            }
+        }
+    }
+    let mut ops = Vec::new();
+    if let (Some(spec), Some(new_spec)) = (x.get("spec"), defaulted(x).get("spec")) {
+        diff(spec, new_spec, &mut vec!["spec".to_string()], &mut ops);
+    }
+    json_patch::Patch(ops)
 }
 
 fn errors(x: &Value, opts: &ValidateOptions) -> usize {

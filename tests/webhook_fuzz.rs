@@ -50,6 +50,22 @@ fn check_admission(body: &[u8], expect_uid: Option<&str>) {
             assert!(p.is_string(), "patch is base64");
         }
     }
+    // mutate builds only apiVersion, kind and spec of the object: its patch must be the one
+    // the whole object gives.
+    let m = admission::mutate(body, &cfg);
+    if matches!(m.outcome.decision, "patched" | "unchanged") {
+        use base64::Engine;
+        let v: Value = serde_json::from_slice(body).expect("a patched body is JSON");
+        let expected = raygate::defaulting::default_patch(&v["request"]["object"]);
+        let reply: Value = serde_json::from_slice(&m.body).unwrap();
+        match reply["response"]["patch"].as_str() {
+            None => assert!(expected.0.is_empty(), "no patch, expected {expected:?}"),
+            Some(p) => assert_eq!(
+                base64::engine::general_purpose::STANDARD.decode(p).unwrap(),
+                serde_json::to_vec(&expected).unwrap()
+            ),
+        }
+    }
 }
 
 fn check_conversion(body: &[u8], expect_uid: Option<&str>) {

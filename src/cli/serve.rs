@@ -1,5 +1,6 @@
 //! `raygate serve`: the HTTPS admission + conversion webhook.
 
+use crate::cli::logbuf::{BatchedStderr, FlushGuard};
 use crate::violation::{FeatureGates, ValidateOptions};
 use crate::webhook::{Server, ServerOptions, TlsMode};
 use clap::{Args, ValueEnum};
@@ -89,18 +90,22 @@ impl ServeArgs {
     }
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs to stderr through [`BatchedStderr`] (one line per request: batched writes). The guard
+/// writes what is still pending when dropped.
+fn init_logging(format: LogFormat) -> FlushGuard {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (writer, guard) = BatchedStderr::start();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
+    guard
 }
 
 async fn shutdown_signal() {
@@ -123,7 +128,7 @@ async fn shutdown_signal() {
 
 /// Runs the webhook until SIGTERM/SIGINT.
 pub fn run(args: ServeArgs) -> ExitCode {
-    init_logging(args.log_format);
+    let _flush = init_logging(args.log_format);
     let opts = match args.to_options() {
         Ok(o) => o,
         Err(e) => {

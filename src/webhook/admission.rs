@@ -65,9 +65,14 @@ struct Gvk {
     kind: String,
 }
 
+/// The request fields the handlers read. `O` is how `object` is read (a whole `Value` for
+/// validate, [`MutateObject`] for mutate), `P` how `oldObject` is.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RequestIn {
+#[serde(
+    rename_all = "camelCase",
+    bound(deserialize = "O: Deserialize<'de>, P: Deserialize<'de>")
+)]
+struct RequestIn<O = Value, P = O> {
     uid: String,
     #[serde(default)]
     kind: Gvk,
@@ -81,9 +86,9 @@ struct RequestIn {
     namespace: Option<String>,
     operation: Operation,
     #[serde(default)]
-    object: Option<Value>,
+    object: Option<O>,
     #[serde(default)]
-    old_object: Option<Value>,
+    old_object: Option<P>,
     #[serde(default)]
     dry_run: Option<bool>,
 }
@@ -123,9 +128,9 @@ fn admission_unreadable(status: u16, msg: String, uid: String, op: &'static str)
 }
 
 /// A readable request that we refuse to decide on: HTTP 200, `allowed: false`, uid echoed.
-fn admission_refuse(req: &RequestIn, code: u16, msg: String, outcome: Outcome) -> Reply {
+fn admission_refuse(uid: &str, code: u16, msg: String, outcome: Outcome) -> Reply {
     let mut resp = AdmissionResponse::invalid(&msg);
-    resp.uid = req.uid.clone();
+    resp.uid = uid.to_string();
     resp.result.code = code;
     resp.result.reason = "BadRequest".into();
     Reply {
@@ -171,11 +176,195 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for MapOnly<T> {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ReviewIn {
+#[serde(
+    rename_all = "camelCase",
+    bound(deserialize = "O: Deserialize<'de>, P: Deserialize<'de>")
+)]
+struct ReviewIn<O, P> {
     api_version: String,
     kind: String,
-    request: MapOnly<RequestIn>,
+    request: MapOnly<RequestIn<O, P>>,
+}
+
+/// Any JSON value, read and checked exactly as a `Value` would be (same grammar, number ranges,
+/// UTF-8 and nesting limit), but not built.
+struct Skip;
+
+impl<'de> Deserialize<'de> for Skip {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(SkipVisitor)
+    }
+}
+
+struct SkipVisitor;
+
+impl<'de> serde::de::Visitor<'de> for SkipVisitor {
+    type Value = Skip;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_unit<E>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_none<E>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Skip, D::Error> {
+        Skip::deserialize(d)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
+        while map.next_entry::<Skip, Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+}
+
+/// What `mutate` reads of `request.object`: `apiVersion`, `kind` and `spec` as `Value`s (the
+/// last one wins when a member repeats, as in a `Value`). The other members (`metadata`,
+/// `status`, …) are checked like a `Value` but not built: the defaulting patch depends on
+/// `apiVersion` and `spec` only.
+#[derive(Debug)]
+enum MutateObject {
+    Object {
+        api_version: Option<Value>,
+        kind: Option<Value>,
+        spec: Option<Value>,
+    },
+    /// Valid JSON that is not an object.
+    NotObject,
+}
+
+impl MutateObject {
+    fn str_field(&self, which: &str) -> Option<&str> {
+        match self {
+            MutateObject::Object {
+                api_version, kind, ..
+            } => match which {
+                "apiVersion" => api_version.as_ref().and_then(Value::as_str),
+                _ => kind.as_ref().and_then(Value::as_str),
+            },
+            MutateObject::NotObject => None,
+        }
+    }
+
+    /// The object with the members defaulting reads (`apiVersion`, `spec`).
+    fn into_value(self) -> Value {
+        let mut m = serde_json::Map::new();
+        if let MutateObject::Object {
+            api_version, spec, ..
+        } = self
+        {
+            if let Some(av) = api_version {
+                m.insert("apiVersion".into(), av);
+            }
+            if let Some(spec) = spec {
+                m.insert("spec".into(), spec);
+            }
+        }
+        Value::Object(m)
+    }
+}
+
+impl<'de> Deserialize<'de> for MutateObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        enum Key {
+            ApiVersion,
+            Kind,
+            Spec,
+            Other,
+        }
+        impl<'de> Deserialize<'de> for Key {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct KV;
+                impl serde::de::Visitor<'_> for KV {
+                    type Value = Key;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("a member name")
+                    }
+                    fn visit_str<E>(self, k: &str) -> Result<Key, E> {
+                        Ok(match k {
+                            "apiVersion" => Key::ApiVersion,
+                            "kind" => Key::Kind,
+                            "spec" => Key::Spec,
+                            _ => Key::Other,
+                        })
+                    }
+                }
+                d.deserialize_str(KV)
+            }
+        }
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = MutateObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<MutateObject, A::Error> {
+                let (mut api_version, mut kind, mut spec) = (None, None, None);
+                while let Some(k) = map.next_key::<Key>()? {
+                    match k {
+                        Key::ApiVersion => api_version = Some(map.next_value::<Value>()?),
+                        Key::Kind => kind = Some(map.next_value::<Value>()?),
+                        Key::Spec => spec = Some(map.next_value::<Value>()?),
+                        Key::Other => {
+                            map.next_value::<Skip>()?;
+                        }
+                    }
+                }
+                Ok(MutateObject::Object {
+                    api_version,
+                    kind,
+                    spec,
+                })
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<MutateObject, A::Error> {
+                SkipVisitor.visit_seq(seq).map(|_| MutateObject::NotObject)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<MutateObject, E> {
+                Ok(MutateObject::NotObject)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<MutateObject, E> {
+                Ok(MutateObject::NotObject)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<MutateObject, E> {
+                Ok(MutateObject::NotObject)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<MutateObject, E> {
+                Ok(MutateObject::NotObject)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<MutateObject, E> {
+                Ok(MutateObject::NotObject)
+            }
+            fn visit_unit<E>(self) -> Result<MutateObject, E> {
+                Ok(MutateObject::NotObject)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Parses the envelope; on failure returns the reply to send.
@@ -183,8 +372,12 @@ struct ReviewIn {
 /// Fast path: one pass from bytes straight into [`RequestIn`] (the objects become `Value`s
 /// once). Anything it does not accept as a well-formed AdmissionReview goes through the
 /// checked path, which produces the precise error reply.
-fn parse_admission(body: &[u8]) -> Result<RequestIn, Box<Reply>> {
-    if let Ok(MapOnly(r)) = serde_json::from_slice::<MapOnly<ReviewIn>>(body)
+fn parse_admission<O, P>(body: &[u8]) -> Result<RequestIn<O, P>, Box<Reply>>
+where
+    O: for<'de> Deserialize<'de>,
+    P: for<'de> Deserialize<'de>,
+{
+    if let Ok(MapOnly(r)) = serde_json::from_slice::<MapOnly<ReviewIn<O, P>>>(body)
         && r.api_version == ADMISSION_API_VERSION
         && r.kind == "AdmissionReview"
         && !r.request.0.uid.is_empty()
@@ -194,7 +387,11 @@ fn parse_admission(body: &[u8]) -> Result<RequestIn, Box<Reply>> {
     parse_admission_checked(body)
 }
 
-fn parse_admission_checked(body: &[u8]) -> Result<RequestIn, Box<Reply>> {
+fn parse_admission_checked<O, P>(body: &[u8]) -> Result<RequestIn<O, P>, Box<Reply>>
+where
+    O: for<'de> Deserialize<'de>,
+    P: for<'de> Deserialize<'de>,
+{
     let mut v: Value = serde_json::from_slice(body).map_err(|e| {
         Box::new(admission_unreadable(
             400,
@@ -250,7 +447,7 @@ fn parse_admission_checked(body: &[u8]) -> Result<RequestIn, Box<Reply>> {
             "",
         )));
     }
-    serde_json::from_value::<RequestIn>(request).map_err(|e| {
+    serde_json::from_value::<RequestIn<O, P>>(request).map_err(|e| {
         Box::new(admission_unreadable(
             400,
             format!("AdmissionReview request is malformed: {e}"),
@@ -260,7 +457,7 @@ fn parse_admission_checked(body: &[u8]) -> Result<RequestIn, Box<Reply>> {
     })
 }
 
-fn base_outcome(req: &RequestIn) -> Outcome {
+fn base_outcome<O, P>(req: &RequestIn<O, P>) -> Outcome {
     Outcome {
         uid: req.uid.clone(),
         namespace: req.namespace.clone().unwrap_or_default(),
@@ -313,19 +510,13 @@ pub fn validate(body: &[u8], cfg: &AdmissionConfig) -> Reply {
         Err(reply) => return *reply,
     };
     let mut outcome = base_outcome(&req);
-    let allow = |outcome: Outcome, warnings: Vec<String>| {
-        let mut r = allowed_response(&req.uid);
-        if !warnings.is_empty() {
-            r.warnings = Some(warnings);
-        }
-        Reply {
-            status: 200,
-            body: json_bytes(&r.into_review()),
-            outcome: Outcome {
-                decision: "allowed",
-                ..outcome
-            },
-        }
+    let allow = |outcome: Outcome, warnings: Vec<String>| Reply {
+        status: 200,
+        body: allowed_body(&req.uid, None, &warnings),
+        outcome: Outcome {
+            decision: "allowed",
+            ..outcome
+        },
     };
     if !matches!(req.operation, Operation::Create | Operation::Update) || req.sub_resource.is_some()
     {
@@ -333,11 +524,11 @@ pub fn validate(body: &[u8], cfg: &AdmissionConfig) -> Reply {
     }
     let v1alpha1 = is_v1alpha1_request(&req);
     let Some(raw) = req.object.take().filter(|o| !o.is_null()) else {
-        return admission_refuse(&req, 400, "request.object is missing".into(), outcome);
+        return admission_refuse(&req.uid, 400, "request.object is missing".into(), outcome);
     };
     let mut obj = match raycluster_v1(&req, raw, "object") {
         Ok(o) => o,
-        Err(msg) => return admission_refuse(&req, 400, msg, outcome),
+        Err(msg) => return admission_refuse(&req.uid, 400, msg, outcome),
     };
     if outcome.name.is_empty() {
         outcome.name = obj
@@ -353,7 +544,7 @@ pub fn validate(body: &[u8], cfg: &AdmissionConfig) -> Reply {
                 crate::defaulting::apply_crd_defaults(&mut o);
                 Some(o)
             }
-            Err(msg) => return admission_refuse(&req, 400, msg, outcome),
+            Err(msg) => return admission_refuse(&req.uid, 400, msg, outcome),
         },
         _ => None,
     };
@@ -497,8 +688,11 @@ pub fn limit_warnings(warnings: Vec<String>) -> Vec<String> {
 }
 
 /// Handles `POST /mutate-ray-io-v1-raycluster`: the core's defaulting as a base64 JSONPatch.
+///
+/// Only `apiVersion`, `kind` and `spec` of the object are built ([`MutateObject`]); the patch
+/// depends on nothing else.
 pub fn mutate(body: &[u8], _cfg: &AdmissionConfig) -> Reply {
-    let req = match parse_admission(body) {
+    let mut req = match parse_admission::<MutateObject, Skip>(body) {
         Ok(r) => r,
         Err(reply) => return *reply,
     };
@@ -507,22 +701,22 @@ pub fn mutate(body: &[u8], _cfg: &AdmissionConfig) -> Reply {
     {
         return Reply {
             status: 200,
-            body: json_bytes(&allowed_response(&req.uid).into_review()),
+            body: allowed_body(&req.uid, None, &[]),
             outcome: Outcome {
                 decision: "allowed",
                 ..outcome
             },
         };
     }
-    let Some(raw) = req.object.as_ref() else {
-        return admission_refuse(&req, 400, "request.object is missing".into(), outcome);
+    let Some(raw) = req.object.take() else {
+        return admission_refuse(&req.uid, 400, "request.object is missing".into(), outcome);
     };
     if req.kind.group != conversion::GROUP
         || req.kind.kind != conversion::KIND
-        || raw.get("kind").and_then(Value::as_str) != Some(conversion::KIND)
+        || raw.str_field("kind") != Some(conversion::KIND)
     {
         return admission_refuse(
-            &req,
+            &req.uid,
             400,
             format!(
                 "this webhook only handles ray.io RayCluster, got {}/{} {}",
@@ -531,48 +725,76 @@ pub fn mutate(body: &[u8], _cfg: &AdmissionConfig) -> Reply {
             outcome,
         );
     }
-    if raw.get("apiVersion").and_then(Value::as_str) != Some(conversion::V1) {
+    if raw.str_field("apiVersion") != Some(conversion::V1) {
         // The configuration uses matchPolicy Equivalent, so objects arrive as ray.io/v1; a
         // patch against any other version would target the wrong schema.
         return admission_refuse(
-            &req,
+            &req.uid,
             400,
             "request.object is not ray.io/v1 (configure matchPolicy: Equivalent)".into(),
             outcome,
         );
     }
-    let patch = crate::defaulting::default_patch(raw);
+    let patch = crate::defaulting::default_patch(&raw.into_value());
     if patch.0.is_empty() {
         return Reply {
             status: 200,
-            body: json_bytes(&allowed_response(&req.uid).into_review()),
+            body: allowed_body(&req.uid, None, &[]),
             outcome: Outcome {
                 decision: "unchanged",
                 ..outcome
             },
         };
     }
-    let resp = match allowed_response(&req.uid).with_patch(patch) {
-        Ok(r) => r,
+    let patch = match serde_json::to_vec(&patch) {
+        Ok(p) => p,
         Err(e) => {
-            return admission_refuse(&req, 500, format!("failed to encode patch: {e}"), outcome);
+            return admission_refuse(
+                &req.uid,
+                500,
+                format!("failed to encode patch: {e}"),
+                outcome,
+            );
         }
     };
-    let mut v = match serde_json::to_value(resp.into_review()) {
-        Ok(v) => v,
-        Err(e) => {
-            return admission_refuse(&req, 500, format!("failed to encode review: {e}"), outcome);
-        }
-    };
-    base64_patch(&mut v);
     Reply {
         status: 200,
-        body: json_bytes(&v),
+        body: allowed_body(&req.uid, Some(&patch), &[]),
         outcome: Outcome {
             decision: "patched",
             ..outcome
         },
     }
+}
+
+/// The AdmissionReview of an allowed request, written directly: byte for byte what kube's
+/// `AdmissionResponse` (uid, `allowed: true`, empty status, then the patch as base64 with
+/// `patchType: JSONPatch`, then the warnings) serialises to, with the patch as the base64
+/// string the API documents (see [`base64_patch`]).
+pub fn allowed_body(uid: &str, patch: Option<&[u8]>, warnings: &[String]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128 + uid.len() + patch.map_or(0, |p| p.len() / 3 * 4 + 48));
+    out.extend_from_slice(
+        br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"#,
+    );
+    // serde_json escapes strings exactly as the serialised struct would
+    let _ = serde_json::to_writer(&mut out, uid);
+    out.extend_from_slice(br#","allowed":true,"status":{}"#);
+    if let Some(p) = patch {
+        out.extend_from_slice(br#","patch":""#);
+        let at = out.len();
+        out.resize(at + base64::encoded_len(p.len(), true).unwrap_or(0), 0);
+        let n = base64::engine::general_purpose::STANDARD
+            .encode_slice(p, &mut out[at..])
+            .unwrap_or(0);
+        out.truncate(at + n);
+        out.extend_from_slice(br#"","patchType":"JSONPatch""#);
+    }
+    if !warnings.is_empty() {
+        out.extend_from_slice(br#","warnings":"#);
+        let _ = serde_json::to_writer(&mut out, warnings);
+    }
+    out.extend_from_slice(b"}}");
+    out
 }
 
 /// Replaces `response.patch` (kube's array of byte values) with the base64 string the
@@ -718,6 +940,151 @@ pub fn convert(body: &[u8]) -> Reply {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// What the handlers sent before `allowed_body`: kube's response, patch made base64.
+    fn reference_allowed(uid: &str, patch: Option<&[u8]>, warnings: &[String]) -> Vec<u8> {
+        let mut r = allowed_response(uid);
+        if !warnings.is_empty() {
+            r.warnings = Some(warnings.to_vec());
+        }
+        if let Some(p) = patch {
+            r = r.with_patch(serde_json::from_slice(p).unwrap()).unwrap();
+        }
+        let mut v = serde_json::to_value(r.into_review()).unwrap();
+        base64_patch(&mut v);
+        json_bytes(&v)
+    }
+
+    #[test]
+    fn allowed_body_is_what_kube_serialises() {
+        let patch = serde_json::to_vec(&json!([
+            {"op": "add", "path": "/spec/workerGroupSpecs/0/numOfHosts", "value": 1},
+            {"op": "add", "path": "/spec/a~1b", "value": {"x": "é\"\n"}}
+        ]))
+        .unwrap();
+        let warnings = vec!["w".to_string(), "with \"quotes\" and é\u{1}".to_string()];
+        for uid in [
+            "",
+            "bench",
+            "a\"b\\c",
+            "é\u{2028}\n\t\u{1}/<>",
+            &"u".repeat(300),
+        ] {
+            for p in [None, Some(&patch[..]), Some(&b"[]"[..])] {
+                for w in [&[][..], &warnings[..]] {
+                    assert_eq!(
+                        String::from_utf8(allowed_body(uid, p, w)).unwrap(),
+                        String::from_utf8(reference_allowed(uid, p, w)).unwrap()
+                    );
+                }
+            }
+        }
+    }
+
+    fn review_body(object: &str) -> Vec<u8> {
+        format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u\u00e9","kind":{{"group":"ray.io","version":"v1","kind":"RayCluster"}},"name":"caf\u00e9","namespace":"ns","operation":"CREATE","userInfo":{{"username":"a"}},"object":{object},"oldObject":null}}}}"#
+        )
+        .into_bytes()
+    }
+
+    /// mutate's reply computed the old way: the whole object as a `Value`.
+    fn reference_mutate(body: &[u8]) -> Vec<u8> {
+        let v: Value = serde_json::from_slice(body).unwrap();
+        let req = &v["request"];
+        let patch = crate::defaulting::default_patch(&req["object"]);
+        let uid = req["uid"].as_str().unwrap();
+        if patch.0.is_empty() {
+            reference_allowed(uid, None, &[])
+        } else {
+            reference_allowed(uid, Some(&serde_json::to_vec(&patch).unwrap()), &[])
+        }
+    }
+
+    #[test]
+    fn mutate_reads_only_what_the_patch_needs_and_the_same_way() {
+        let big = "x\\\"y\\u00e9".repeat(100_000); // ~1 MB of escapes in an annotation
+        let cases = [
+            // plain, with escaped member names and strings
+            r#"{"apiVersion":"ray.io/v1","kind":"RayCluster","metadata":{"name":"caf\u00e9"},"spec":{"workerGroupSpecs":[{"groupName":"g"}]}}"#.to_string(),
+            r#"{"apiVersion":"ray.io/v1","k\u0069nd":"RayCluster","sp\u0065c":{"enableInTreeAutoscaling":true,"workerGroupSpecs":[{"replicas":null}]}}"#.to_string(),
+            // a repeated member: the last one wins, as in a Value
+            r#"{"apiVersion":"ray.io/v1","kind":"RayCluster","spec":{"workerGroupSpecs":[{}]},"spec":{}}"#.to_string(),
+            r#"{"apiVersion":"ray.io/v1","kind":"RayCluster","spec":{},"spec":{"workerGroupSpecs":[{}]}}"#.to_string(),
+            // nothing to default
+            r#"{"apiVersion":"ray.io/v1","kind":"RayCluster","spec":{"headGroupSpec":{}}}"#.to_string(),
+            r#"{"apiVersion":"ray.io/v1","kind":"RayCluster","spec":null}"#.to_string(),
+            // a large body
+            format!(
+                r#"{{"apiVersion":"ray.io/v1","kind":"RayCluster","metadata":{{"annotations":{{"a":"{big}"}}}},"status":[1,2,{{"x":[]}}],"spec":{{"workerGroupSpecs":[{{}},{{"minReplicas":1}}]}}}}"#
+            ),
+        ];
+        for obj in &cases {
+            let body = review_body(obj);
+            let r = mutate(&body, &AdmissionConfig::default());
+            assert_eq!(r.status, 200);
+            assert_eq!(
+                String::from_utf8(r.body).unwrap(),
+                String::from_utf8(reference_mutate(&body)).unwrap(),
+                "object {}",
+                &obj[..obj.len().min(200)]
+            );
+            assert_eq!(r.outcome.uid, "ué");
+            assert_eq!(r.outcome.name, "café");
+        }
+        // the big one is large and patched
+        let r = mutate(&review_body(&cases[6]), &AdmissionConfig::default());
+        assert_eq!(r.outcome.decision, "patched");
+        assert!(review_body(&cases[6]).len() > 1_000_000);
+        assert_eq!(
+            validate(&review_body(&cases[6]), &AdmissionConfig::default())
+                .outcome
+                .name,
+            "café"
+        );
+    }
+
+    #[test]
+    fn mutate_refuses_what_a_value_refuses_in_skipped_members() {
+        // Members mutate does not build are still checked like a Value: bad numbers, bad
+        // escapes and invalid UTF-8 in `metadata` make the body unreadable, as before.
+        let cfg = AdmissionConfig::default();
+        let mut bad_utf8 = review_body(
+            r#"{"apiVersion":"ray.io/v1","kind":"RayCluster","metadata":{"name":"XX"},"spec":{}}"#,
+        );
+        let at = bad_utf8.windows(2).position(|w| w == b"XX").unwrap();
+        bad_utf8[at] = 0xff;
+        let bodies = [
+            review_body(
+                r#"{"apiVersion":"ray.io/v1","kind":"RayCluster","metadata":{"x":1e999},"spec":{}}"#,
+            ),
+            review_body(
+                r#"{"apiVersion":"ray.io/v1","kind":"RayCluster","metadata":{"x":"\q"},"spec":{}}"#,
+            ),
+            bad_utf8,
+        ];
+        for body in bodies {
+            for r in [mutate(&body, &cfg), validate(&body, &cfg)] {
+                assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+                assert_eq!(r.outcome.decision, "invalid");
+                assert!(
+                    r.outcome
+                        .detail
+                        .starts_with("request body is not valid JSON"),
+                    "{}",
+                    r.outcome.detail
+                );
+            }
+        }
+        // not an object: refused with the kind message, as before
+        let r = mutate(&review_body("[1,{}]"), &cfg);
+        assert_eq!(r.status, 200);
+        assert!(
+            r.outcome
+                .detail
+                .starts_with("this webhook only handles ray.io RayCluster")
+        );
+    }
 
     #[test]
     fn paths_resolve() {
