@@ -17,8 +17,7 @@
 //! latency from the scheduled time), `--client-threads N` (client runtime workers, default 1),
 //! `--log LEVEL` (server RUST_LOG, default `info`: one JSON log line per request, written to a
 //! pipe the bench drains), `--handler-secs SECS` (in-process handler timing per endpoint, 1),
-//! `--dump-body PATH` (write the AdmissionReview and exit, e.g. for curl), `--body PATH` (send
-//! this AdmissionReview instead; its uid must be `bench`).
+//! `--dump-body PATH` (write the AdmissionReview and exit, e.g. for curl).
 //! Set `RAYGATE_BENCH_BIN` to run another copy of the binary.
 //! Without `--bench` (as under `cargo test --all-targets`) it only does a 0.5 s smoke run.
 
@@ -55,7 +54,6 @@ struct Opts {
     client_threads: usize,
     handler_secs: f64,
     dump_body: Option<String>,
-    body: Option<String>,
 }
 
 fn parse_opts() -> Opts {
@@ -70,7 +68,6 @@ fn parse_opts() -> Opts {
         client_threads: 1,
         handler_secs: 1.0,
         dump_body: None,
-        body: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -87,7 +84,6 @@ fn parse_opts() -> Opts {
             "--client-threads" => o.client_threads = val.parse().expect("--client-threads N"),
             "--handler-secs" => o.handler_secs = val.parse().expect("--handler-secs SECS"),
             "--dump-body" => o.dump_body = Some(val),
-            "--body" => o.body = Some(val),
             // cargo bench passes --bench
             _ => {
                 i += 1;
@@ -358,12 +354,7 @@ async fn run_endpoint(
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let opts = parse_opts();
-    let body = match &opts.body {
-        Some(p) => {
-            bytes::Bytes::from(std::fs::read(p).unwrap_or_else(|e| panic!("--body {p}: {e}")))
-        }
-        None => body(),
-    };
+    let body = body();
     if let Some(p) = &opts.dump_body {
         std::fs::write(p, &body).unwrap_or_else(|e| panic!("--dump-body {p}: {e}"));
         println!("AdmissionReview body written to {p}");

@@ -5,14 +5,12 @@
 //! - [`tls`]: certificate resolver with hot reload (directory watcher + poll).
 //! - [`admission`]: request bytes → response bytes for validate / mutate / convert.
 //! - [`metrics`]: Prometheus metrics.
-//! - [`sockbuf`]: socket reads and writes batched under rustls.
 //! - [`client`]: a small HTTPS client for tests and the load benchmark.
 
 pub mod admission;
 pub mod client;
 pub mod metrics;
 pub mod server;
-pub mod sockbuf;
 pub mod tls;
 
 pub use server::{Server, ServerOptions, TlsMode};

@@ -10,7 +10,6 @@ use crate::certs;
 use crate::violation::ValidateOptions;
 use crate::webhook::admission::{self, AdmissionConfig, Reply};
 use crate::webhook::metrics::Metrics;
-use crate::webhook::sockbuf::SockBuf;
 use crate::webhook::tls::{CertSource, CertStore, TlsError, server_config};
 use axum::Router;
 use axum::body::Bytes;
@@ -376,7 +375,7 @@ async fn handshake(
     peer: SocketAddr,
     acceptor: TlsAcceptor,
     timeout: Duration,
-) -> Option<tokio_rustls::server::TlsStream<SockBuf<TcpStream>>> {
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
     let mut first = [0u8; 1];
     match tokio::time::timeout(timeout, tcp.peek(&mut first)).await {
         Ok(Ok(1)) => {}
@@ -390,7 +389,7 @@ async fn handshake(
         let _ = tcp.shutdown().await;
         return None;
     }
-    match tokio::time::timeout(timeout, acceptor.accept(SockBuf::new(tcp))).await {
+    match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
         Ok(Ok(s)) => Some(s),
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "TLS handshake failed");
