@@ -242,6 +242,7 @@ impl<'de> serde::de::Visitor<'de> for SkipVisitor {
 /// `status`, …) are checked like a `Value` but not built: the defaulting patch depends on
 /// `apiVersion` and `spec` only.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one short-lived value per request, on the stack
 enum MutateObject {
     Object {
         api_version: Option<Value>,
@@ -962,7 +963,7 @@ mod tests {
             {"op": "add", "path": "/spec/a~1b", "value": {"x": "é\"\n"}}
         ]))
         .unwrap();
-        let warnings = vec!["w".to_string(), "with \"quotes\" and é\u{1}".to_string()];
+        let warnings = ["w".to_string(), "with \"quotes\" and é\u{1}".to_string()];
         for uid in [
             "",
             "bench",
