@@ -27,6 +27,7 @@ pub mod pipeline;
 pub mod quantity;
 pub mod rules;
 pub mod schema;
+pub mod signal;
 pub mod violation;
 pub mod webhook;
 pub mod yaml;

@@ -108,24 +108,6 @@ fn init_logging(format: LogFormat) -> FlushGuard {
     guard
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
 /// Runs the webhook until SIGTERM/SIGINT.
 pub fn run(args: ServeArgs) -> ExitCode {
     let _flush = init_logging(args.log_format);
@@ -163,7 +145,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             .map(|a| a.to_string())
             .unwrap_or_default();
         tracing::info!(addr = %addr, admin_addr = %admin, "webhook listening");
-        match server.run(shutdown_signal()).await {
+        match server.run(crate::signal::shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!(error = %e, "webhook failed");

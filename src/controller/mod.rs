@@ -274,7 +274,7 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
     let mut pod_stream = std::pin::pin!(pod_stream);
     let mut tasks: Tasks = HashMap::new();
     let (mut rc_synced, mut pods_synced) = (false, false);
-    let mut shutdown = std::pin::pin!(shutdown_signal());
+    let mut shutdown = std::pin::pin!(crate::signal::shutdown_signal());
     tracing::info!(identity = %identity, namespace = ?args.namespace, reconcile_pods = args.reconcile_pods, "raygate autoscaler started");
     loop {
         tokio::select! {
@@ -388,22 +388,4 @@ fn upsert(shared: &Arc<cluster::Shared>, tasks: &mut Tasks, o: &DynamicObject) {
         notify.clone(),
     ));
     tasks.insert(key, (notify, h));
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
