@@ -10,6 +10,7 @@
 //! - [`rules`]      — every KubeRay rule plus raygate's own checks; all violations at once
 //! - [`defaulting`] — CRD + autoscaler defaults as an RFC 6902 JSON Patch
 //! - [`conversion`] — `ray.io/v1alpha1` ⇄ `ray.io/v1`, lossless through an annotation
+//! - [`json`]       — a JSON reader building `serde_json::Value` fast (webhook hot path)
 //! - [`autoscale`]  — the autoscaling decision engine (Ray autoscaler v2 semantics)
 //!
 //! edges (I/O): [`cli`] (offline `validate`, `default`, `schema`, `certs`, `autoscale plan`),
@@ -22,6 +23,7 @@ pub mod controller;
 pub mod conversion;
 pub mod defaulting;
 pub mod gcs;
+pub mod json;
 pub mod model;
 pub mod pipeline;
 pub mod quantity;

@@ -6,6 +6,7 @@ mod webhook_common;
 use base64::Engine;
 use raygate::violation::{Severity, ValidateOptions};
 use raygate::webhook::client::Proto;
+use raygate::webhook::server::default_handler_threads;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -27,7 +28,17 @@ fn core_errors(obj: &Value, old: Option<&Value>) -> Vec<raygate::violation::Viol
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validate_every_sample_agrees_with_core_over_h2_and_h1() {
-    let srv = start(|_| {}).await;
+    validate_every_sample(default_handler_threads()).await;
+}
+
+/// The same with the handlers on the I/O threads (`--handler-threads 0`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_every_sample_with_handlers_on_the_io_threads() {
+    validate_every_sample(0).await;
+}
+
+async fn validate_every_sample(handler_threads: usize) {
+    let srv = start(|o| o.handler_threads = handler_threads).await;
     let mut h2 = srv.conn(Proto::H2).await;
     assert_eq!(h2.alpn.as_deref(), Some(&b"h2"[..]));
     let mut h1 = srv.conn(Proto::H1).await;
@@ -651,6 +662,13 @@ async fn feature_gates_reach_the_rules() {
         shutdown_delay: 0.0,
         drain_timeout: 1.0,
         cert_poll_interval: 1.0,
+        handler_threads: Some(3),
+        io_threads: None,
     };
     assert!(args.to_options().unwrap_err().contains("NoSuchGate"));
+    let ok = raygate::cli::serve::ServeArgs {
+        feature_gates: String::new(),
+        ..args
+    };
+    assert_eq!(ok.to_options().unwrap().handler_threads, 3);
 }

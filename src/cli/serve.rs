@@ -51,6 +51,13 @@ pub struct ServeArgs {
     /// Certificate poll interval, seconds (a directory watcher reacts sooner).
     #[arg(long, default_value_t = 5.0)]
     pub cert_poll_interval: f64,
+    /// Threads that run the handlers, first in first out; 0 runs them on the I/O threads
+    /// [default: the CPUs available].
+    #[arg(long, env = "RAYGATE_HANDLER_THREADS")]
+    pub handler_threads: Option<usize>,
+    /// Async runtime threads for TLS and HTTP [default: half the CPUs available, at least 1].
+    #[arg(long, env = "RAYGATE_IO_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub io_threads: Option<u16>,
 }
 
 fn secs(name: &str, v: f64) -> Result<Duration, String> {
@@ -85,6 +92,9 @@ impl ServeArgs {
             shutdown_delay: secs("shutdown-delay", self.shutdown_delay)?,
             drain_timeout: secs("drain-timeout", self.drain_timeout)?,
             cert_poll_interval: secs("cert-poll-interval", self.cert_poll_interval)?,
+            handler_threads: self
+                .handler_threads
+                .unwrap_or_else(crate::webhook::server::default_handler_threads),
             ..ServerOptions::default()
         })
     }
@@ -118,7 +128,11 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let io_threads = args
+        .io_threads
+        .map_or_else(crate::webhook::server::default_io_threads, usize::from);
     let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(io_threads)
         .enable_all()
         .build()
     {

@@ -65,14 +65,10 @@ struct Gvk {
     kind: String,
 }
 
-/// The request fields the handlers read. `O` is how `object` is read (a whole `Value` for
-/// validate, [`MutateObject`] for mutate), `P` how `oldObject` is.
+/// The request fields the handlers read.
 #[derive(Debug, Deserialize)]
-#[serde(
-    rename_all = "camelCase",
-    bound(deserialize = "O: Deserialize<'de>, P: Deserialize<'de>")
-)]
-struct RequestIn<O = Value, P = O> {
+#[serde(rename_all = "camelCase")]
+struct RequestIn {
     uid: String,
     #[serde(default)]
     kind: Gvk,
@@ -86,9 +82,9 @@ struct RequestIn<O = Value, P = O> {
     namespace: Option<String>,
     operation: Operation,
     #[serde(default)]
-    object: Option<O>,
+    object: Option<Value>,
     #[serde(default)]
-    old_object: Option<P>,
+    old_object: Option<Value>,
     #[serde(default)]
     dry_run: Option<bool>,
 }
@@ -152,247 +148,38 @@ fn allowed_response(uid: &str) -> AdmissionResponse {
     r
 }
 
-/// Accepts only a JSON object for `T` (a derived struct would also take an array), so the
-/// fast path below never accepts what the checked path rejects.
-struct MapOnly<T>(T);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for MapOnly<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
-            type Value = MapOnly<T>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<Self::Value, A::Error> {
-                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(MapOnly)
-            }
-        }
-        d.deserialize_map(V(std::marker::PhantomData))
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(
-    rename_all = "camelCase",
-    bound(deserialize = "O: Deserialize<'de>, P: Deserialize<'de>")
-)]
-struct ReviewIn<O, P> {
-    api_version: String,
-    kind: String,
-    request: MapOnly<RequestIn<O, P>>,
-}
-
-/// Any JSON value, read and checked exactly as a `Value` would be (same grammar, number ranges,
-/// UTF-8 and nesting limit), but not built.
-struct Skip;
-
-impl<'de> Deserialize<'de> for Skip {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(SkipVisitor)
-    }
-}
-
-struct SkipVisitor;
-
-impl<'de> serde::de::Visitor<'de> for SkipVisitor {
-    type Value = Skip;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_unit<E>(self) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_none<E>(self) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Skip, D::Error> {
-        Skip::deserialize(d)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
-        while seq.next_element::<Skip>()?.is_some() {}
-        Ok(Skip)
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
-        while map.next_entry::<Skip, Skip>()?.is_some() {}
-        Ok(Skip)
-    }
-}
-
-/// What `mutate` reads of `request.object`: `apiVersion`, `kind` and `spec` as `Value`s (the
-/// last one wins when a member repeats, as in a `Value`). The other members (`metadata`,
-/// `status`, …) are checked like a `Value` but not built: the defaulting patch depends on
-/// `apiVersion` and `spec` only.
-#[derive(Debug)]
-#[allow(clippy::large_enum_variant)] // one short-lived value per request, on the stack
-enum MutateObject {
-    Object {
-        api_version: Option<Value>,
-        kind: Option<Value>,
-        spec: Option<Value>,
-    },
-    /// Valid JSON that is not an object.
-    NotObject,
-}
-
-impl MutateObject {
-    fn str_field(&self, which: &str) -> Option<&str> {
-        match self {
-            MutateObject::Object {
-                api_version, kind, ..
-            } => match which {
-                "apiVersion" => api_version.as_ref().and_then(Value::as_str),
-                _ => kind.as_ref().and_then(Value::as_str),
-            },
-            MutateObject::NotObject => None,
-        }
-    }
-
-    /// The object with the members defaulting reads (`apiVersion`, `spec`).
-    fn into_value(self) -> Value {
-        let mut m = serde_json::Map::new();
-        if let MutateObject::Object {
-            api_version, spec, ..
-        } = self
-        {
-            if let Some(av) = api_version {
-                m.insert("apiVersion".into(), av);
-            }
-            if let Some(spec) = spec {
-                m.insert("spec".into(), spec);
-            }
-        }
-        Value::Object(m)
-    }
-}
-
-impl<'de> Deserialize<'de> for MutateObject {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        enum Key {
-            ApiVersion,
-            Kind,
-            Spec,
-            Other,
-        }
-        impl<'de> Deserialize<'de> for Key {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct KV;
-                impl serde::de::Visitor<'_> for KV {
-                    type Value = Key;
-                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                        f.write_str("a member name")
-                    }
-                    fn visit_str<E>(self, k: &str) -> Result<Key, E> {
-                        Ok(match k {
-                            "apiVersion" => Key::ApiVersion,
-                            "kind" => Key::Kind,
-                            "spec" => Key::Spec,
-                            _ => Key::Other,
-                        })
-                    }
-                }
-                d.deserialize_str(KV)
-            }
-        }
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = MutateObject;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<MutateObject, A::Error> {
-                let (mut api_version, mut kind, mut spec) = (None, None, None);
-                while let Some(k) = map.next_key::<Key>()? {
-                    match k {
-                        Key::ApiVersion => api_version = Some(map.next_value::<Value>()?),
-                        Key::Kind => kind = Some(map.next_value::<Value>()?),
-                        Key::Spec => spec = Some(map.next_value::<Value>()?),
-                        Key::Other => {
-                            map.next_value::<Skip>()?;
-                        }
-                    }
-                }
-                Ok(MutateObject::Object {
-                    api_version,
-                    kind,
-                    spec,
-                })
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                seq: A,
-            ) -> Result<MutateObject, A::Error> {
-                SkipVisitor.visit_seq(seq).map(|_| MutateObject::NotObject)
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<MutateObject, E> {
-                Ok(MutateObject::NotObject)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<MutateObject, E> {
-                Ok(MutateObject::NotObject)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<MutateObject, E> {
-                Ok(MutateObject::NotObject)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<MutateObject, E> {
-                Ok(MutateObject::NotObject)
-            }
-            fn visit_str<E>(self, _: &str) -> Result<MutateObject, E> {
-                Ok(MutateObject::NotObject)
-            }
-            fn visit_unit<E>(self) -> Result<MutateObject, E> {
-                Ok(MutateObject::NotObject)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// Parses the envelope; on failure returns the reply to send.
+/// Reads the AdmissionReview; on failure returns the reply to send.
 ///
-/// Fast path: one pass from bytes straight into [`RequestIn`] (the objects become `Value`s
-/// once). Anything it does not accept as a well-formed AdmissionReview goes through the
-/// checked path, which produces the precise error reply.
-fn parse_admission<O, P>(body: &[u8]) -> Result<RequestIn<O, P>, Box<Reply>>
-where
-    O: for<'de> Deserialize<'de>,
-    P: for<'de> Deserialize<'de>,
-{
-    if let Ok(MapOnly(r)) = serde_json::from_slice::<MapOnly<ReviewIn<O, P>>>(body)
-        && r.api_version == ADMISSION_API_VERSION
-        && r.kind == "AdmissionReview"
-        && !r.request.0.uid.is_empty()
+/// Fast path: [`crate::json`] reads the whole body into one `Value` (the objects are built
+/// once, never re-read), and the envelope without the objects is read from it. Anything it
+/// does not accept as a well-formed AdmissionReview goes through the checked path, which
+/// produces the precise error reply.
+/// With `skip_old`, `oldObject` is checked but not built (always `None`).
+fn parse_admission(body: &[u8], skip_old: bool) -> Result<RequestIn, Box<Reply>> {
+    let skip: &[&str] = if skip_old {
+        &["request", "oldObject"]
+    } else {
+        &[]
+    };
+    if let Some(Value::Object(mut top)) = crate::json::parse_except(body, skip)
+        && top.get("apiVersion").and_then(Value::as_str) == Some(ADMISSION_API_VERSION)
+        && top.get("kind").and_then(Value::as_str) == Some("AdmissionReview")
+        && let Some(Value::Object(mut request)) = top.remove("request")
     {
-        return Ok(r.request.0);
+        let object = request.remove("object");
+        let old_object = request.remove("oldObject");
+        if let Ok(mut r) = RequestIn::deserialize(&Value::Object(request))
+            && !r.uid.is_empty()
+        {
+            r.object = object.filter(|o| !o.is_null());
+            r.old_object = old_object.filter(|o| !o.is_null());
+            return Ok(r);
+        }
     }
     parse_admission_checked(body)
 }
 
-fn parse_admission_checked<O, P>(body: &[u8]) -> Result<RequestIn<O, P>, Box<Reply>>
-where
-    O: for<'de> Deserialize<'de>,
-    P: for<'de> Deserialize<'de>,
-{
+fn parse_admission_checked(body: &[u8]) -> Result<RequestIn, Box<Reply>> {
     let mut v: Value = serde_json::from_slice(body).map_err(|e| {
         Box::new(admission_unreadable(
             400,
@@ -448,7 +235,7 @@ where
             "",
         )));
     }
-    serde_json::from_value::<RequestIn<O, P>>(request).map_err(|e| {
+    serde_json::from_value::<RequestIn>(request).map_err(|e| {
         Box::new(admission_unreadable(
             400,
             format!("AdmissionReview request is malformed: {e}"),
@@ -458,7 +245,7 @@ where
     })
 }
 
-fn base_outcome<O, P>(req: &RequestIn<O, P>) -> Outcome {
+fn base_outcome(req: &RequestIn) -> Outcome {
     Outcome {
         uid: req.uid.clone(),
         namespace: req.namespace.clone().unwrap_or_default(),
@@ -506,7 +293,7 @@ fn is_v1alpha1_request(req: &RequestIn) -> bool {
 
 /// Handles `POST /validate-ray-io-v1-raycluster`.
 pub fn validate(body: &[u8], cfg: &AdmissionConfig) -> Reply {
-    let mut req = match parse_admission(body) {
+    let mut req = match parse_admission(body, false) {
         Ok(r) => r,
         Err(reply) => return *reply,
     };
@@ -690,10 +477,9 @@ pub fn limit_warnings(warnings: Vec<String>) -> Vec<String> {
 
 /// Handles `POST /mutate-ray-io-v1-raycluster`: the core's defaulting as a base64 JSONPatch.
 ///
-/// Only `apiVersion`, `kind` and `spec` of the object are built ([`MutateObject`]); the patch
-/// depends on nothing else.
+/// `oldObject` is not built: the patch depends on the object alone.
 pub fn mutate(body: &[u8], _cfg: &AdmissionConfig) -> Reply {
-    let mut req = match parse_admission::<MutateObject, Skip>(body) {
+    let mut req = match parse_admission(body, true) {
         Ok(r) => r,
         Err(reply) => return *reply,
     };
@@ -714,7 +500,7 @@ pub fn mutate(body: &[u8], _cfg: &AdmissionConfig) -> Reply {
     };
     if req.kind.group != conversion::GROUP
         || req.kind.kind != conversion::KIND
-        || raw.str_field("kind") != Some(conversion::KIND)
+        || raw.get("kind").and_then(Value::as_str) != Some(conversion::KIND)
     {
         return admission_refuse(
             &req.uid,
@@ -726,7 +512,7 @@ pub fn mutate(body: &[u8], _cfg: &AdmissionConfig) -> Reply {
             outcome,
         );
     }
-    if raw.str_field("apiVersion") != Some(conversion::V1) {
+    if raw.get("apiVersion").and_then(Value::as_str) != Some(conversion::V1) {
         // The configuration uses matchPolicy Equivalent, so objects arrive as ray.io/v1; a
         // patch against any other version would target the wrong schema.
         return admission_refuse(
@@ -736,7 +522,7 @@ pub fn mutate(body: &[u8], _cfg: &AdmissionConfig) -> Reply {
             outcome,
         );
     }
-    let patch = crate::defaulting::default_patch(&raw.into_value());
+    let patch = crate::defaulting::default_patch(&raw);
     if patch.0.is_empty() {
         return Reply {
             status: 200,

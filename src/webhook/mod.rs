@@ -5,11 +5,13 @@
 //! - [`tls`]: certificate resolver with hot reload (directory watcher + poll).
 //! - [`admission`]: request bytes → response bytes for validate / mutate / convert.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`pool`]: the handler threads (first in, first out).
 //! - [`client`]: a small HTTPS client for tests and the load benchmark.
 
 pub mod admission;
 pub mod client;
 pub mod metrics;
+pub mod pool;
 pub mod server;
 pub mod tls;
 
