@@ -16,7 +16,8 @@
 //! `--rate R` (also run open loop: R requests/s scheduled, at most `--concurrency` in flight,
 //! latency from the scheduled time), `--client-threads N` (client runtime workers, default 1),
 //! `--log LEVEL` (server RUST_LOG, default `info`: one JSON log line per request, written to a
-//! pipe the bench drains), `--handler-secs SECS` (in-process handler timing per endpoint, 1),
+//! pipe the bench drains), `--handler-secs SECS` (in-process timing of each handler and of
+//! reading the review with `raygate::json` and with `serde_json`, 1),
 //! `--dump-body PATH` (write the AdmissionReview and exit, e.g. for curl).
 //! Set `RAYGATE_BENCH_BIN` to run another copy of the binary.
 //! Without `--bench` (as under `cargo test --all-targets`) it only does a 0.5 s smoke run.
@@ -375,6 +376,18 @@ fn main() {
         opts.handler_secs,
     );
 
+    // The review read into a `Value`: raygate's reader and serde_json.
+    let json_us = handler_us(
+        &|b| usize::from(raygate::json::parse(b).is_some()),
+        &body,
+        opts.handler_secs,
+    );
+    let serde_us = handler_us(
+        &|b| usize::from(serde_json::from_slice::<Value>(b).is_ok()),
+        &body,
+        opts.handler_secs,
+    );
+
     let srv = start_server(&opts.log);
     let rt = if opts.client_threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -414,7 +427,8 @@ fn main() {
         opts.log
     );
     println!(
-        "in-process handler, one thread: validate {v_us:.1} µs/request, mutate {m_us:.1} µs/request\n"
+        "in-process handler, one thread: validate {v_us:.1} µs/request, mutate {m_us:.1} µs/request \
+         (the review into a Value: raygate::json {json_us:.1} µs, serde_json {serde_us:.1} µs)\n"
     );
     println!(
         "| endpoint | load | requests/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | server RSS MiB | server CPU µs/req | client CPU µs/req | log lines/req |"
