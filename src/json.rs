@@ -127,25 +127,59 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn object(&mut self, depth: usize, on_path: bool) -> Option<Value> {
-        let start = self.members.len();
+    /// Consumes `c` or fails.
+    #[inline]
+    fn expect(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    /// After `{` or `[`: whether the container closes at once (consuming `close`).
+    #[inline]
+    fn closes_at_once(&mut self, close: u8) -> Option<bool> {
         self.ws();
-        if self.peek()? == b'}' {
+        let empty = self.peek()? == close;
+        if empty {
             self.i += 1;
+        }
+        Some(empty)
+    }
+
+    /// After a member or element: `true` at `,` (another follows), `false` at `close` (both
+    /// consumed).
+    #[inline]
+    fn more_before(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        match self.peek()? {
+            b',' => {
+                self.i += 1;
+                self.ws();
+                Some(true)
+            }
+            c if c == close => {
+                self.i += 1;
+                Some(false)
+            }
+            _ => None,
+        }
+    }
+
+    /// A member name and the `:` after it.
+    fn member_name(&mut self) -> Option<String> {
+        self.expect(b'"')?;
+        let key = self.string()?;
+        self.ws();
+        self.expect(b':')?;
+        self.ws();
+        Some(key)
+    }
+
+    fn object(&mut self, depth: usize, on_path: bool) -> Option<Value> {
+        if self.closes_at_once(b'}')? {
             return Some(Value::Object(Map::new()));
         }
+        let start = self.members.len();
         loop {
-            if self.peek()? != b'"' {
-                return None;
-            }
-            self.i += 1;
-            let key = self.string()?;
-            self.ws();
-            if self.peek()? != b':' {
-                return None;
-            }
-            self.i += 1;
-            self.ws();
+            let key = self.member_name()?;
             let here = on_path && self.skip.get(depth - 1) == Some(&key.as_str());
             if here && depth == self.skip.len() {
                 self.skip_value(depth)?;
@@ -153,17 +187,8 @@ impl<'a> Reader<'a> {
                 let v = self.value(depth, here)?;
                 self.members.push((key, v));
             }
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.i += 1;
-                    self.ws();
-                }
-                b'}' => {
-                    self.i += 1;
-                    break;
-                }
-                _ => return None,
+            if !self.more_before(b'}')? {
+                break;
             }
         }
         let mut m = Map::with_capacity(self.members.len() - start);
@@ -176,26 +201,15 @@ impl<'a> Reader<'a> {
     }
 
     fn array(&mut self, depth: usize) -> Option<Value> {
-        let start = self.items.len();
-        self.ws();
-        if self.peek()? == b']' {
-            self.i += 1;
+        if self.closes_at_once(b']')? {
             return Some(Value::Array(Vec::new()));
         }
+        let start = self.items.len();
         loop {
             let v = self.value(depth, false)?;
             self.items.push(v);
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.i += 1;
-                    self.ws();
-                }
-                b']' => {
-                    self.i += 1;
-                    break;
-                }
-                _ => return None,
+            if !self.more_before(b']')? {
+                break;
             }
         }
         Some(Value::Array(self.items.drain(start..).collect()))
@@ -203,9 +217,9 @@ impl<'a> Reader<'a> {
 
     /// Checks one value as [`Self::value`] would read it, without building it.
     fn skip_value(&mut self, depth: usize) -> Option<()> {
-        let (open, close) = match self.peek()? {
-            b'{' => (b'{', b'}'),
-            b'[' => (b'[', b']'),
+        let close = match self.peek()? {
+            b'{' => b'}',
+            b'[' => b']',
             b'"' => {
                 self.i += 1;
                 return self.skip_string();
@@ -216,37 +230,20 @@ impl<'a> Reader<'a> {
             return None;
         }
         self.i += 1;
-        self.ws();
-        if self.peek()? == close {
-            self.i += 1;
+        if self.closes_at_once(close)? {
             return Some(());
         }
         loop {
-            if open == b'{' {
-                if self.peek()? != b'"' {
-                    return None;
-                }
-                self.i += 1;
+            if close == b'}' {
+                self.expect(b'"')?;
                 self.skip_string()?;
                 self.ws();
-                if self.peek()? != b':' {
-                    return None;
-                }
-                self.i += 1;
+                self.expect(b':')?;
                 self.ws();
             }
             self.skip_value(depth + 1)?;
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.i += 1;
-                    self.ws();
-                }
-                c if c == close => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.more_before(close)? {
+                return Some(());
             }
         }
     }
