@@ -326,6 +326,11 @@ fn main() {
             }
             (Some(_), Some(_), _) => "agree: invalid, different message",
             (Some(_), None, _) => "DISAGREE: only raygate refuses",
+            // e.g. `metadata.name: ""`: the API server refuses it before KubeRay could see it,
+            // and raygate reports it at that level (CRD-REQUIRED), not as a KubeRay rule.
+            (None, Some(_), _) if api_level.is_some() => {
+                "agree: invalid, raygate refuses it at the API server level"
+            }
             (None, Some(_), _) => "DISAGREE: only KubeRay refuses",
         };
         *counts.entry(cat).or_default() += 1;
