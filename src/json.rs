@@ -72,6 +72,20 @@ fn zero_bytes(w: u64) -> u64 {
     w.wrapping_sub(ONES) & !w & HIGHS
 }
 
+/// The index after the ASCII digits starting at `i`.
+fn digits_end(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    i
+}
+
+/// [`digits_end`], requiring at least one digit.
+fn nonempty_digits_end(b: &[u8], i: usize) -> Option<usize> {
+    let end = digits_end(b, i);
+    (end > i).then_some(end)
+}
+
 impl<'a> Reader<'a> {
     #[inline]
     fn peek(&self) -> Option<u8> {
@@ -382,24 +396,13 @@ impl<'a> Reader<'a> {
         }
         match b.get(i) {
             Some(b'0') => i += 1,
-            Some(b'1'..=b'9') => {
-                while b.get(i).is_some_and(u8::is_ascii_digit) {
-                    i += 1;
-                }
-            }
+            Some(b'1'..=b'9') => i = digits_end(b, i),
             _ => return None,
         }
         let mut integer = true;
         if b.get(i) == Some(&b'.') {
             integer = false;
-            i += 1;
-            let digits = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            if i == digits {
-                return None;
-            }
+            i = nonempty_digits_end(b, i + 1)?;
         }
         if matches!(b.get(i), Some(b'e' | b'E')) {
             integer = false;
@@ -407,13 +410,7 @@ impl<'a> Reader<'a> {
             if matches!(b.get(i), Some(b'+' | b'-')) {
                 i += 1;
             }
-            let digits = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            if i == digits {
-                return None;
-            }
+            i = nonempty_digits_end(b, i)?;
         }
         self.i = i;
         let text = &self.s[start..i];
