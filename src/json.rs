@@ -38,14 +38,7 @@ pub fn parse(input: &[u8]) -> Option<Value> {
 /// empty path skips nothing.
 pub fn parse_except(input: &[u8], skip: &[&str]) -> Option<Value> {
     let text = std::str::from_utf8(input).ok()?;
-    let mut r = Reader {
-        s: text,
-        b: text.as_bytes(),
-        i: 0,
-        skip,
-        members: Vec::new(),
-        items: Vec::new(),
-    };
+    let mut r = Reader::new(text, skip);
     r.ws();
     let v = r.value(0, !skip.is_empty())?;
     r.ws();
@@ -87,6 +80,17 @@ fn nonempty_digits_end(b: &[u8], i: usize) -> Option<usize> {
 }
 
 impl<'a> Reader<'a> {
+    fn new(text: &'a str, skip: &'a [&'a str]) -> Reader<'a> {
+        Reader {
+            s: text,
+            b: text.as_bytes(),
+            i: 0,
+            skip,
+            members: Vec::new(),
+            items: Vec::new(),
+        }
+    }
+
     #[inline]
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
@@ -565,26 +569,12 @@ mod tests {
                         bytes[pos + 1] = b'"';
                     }
                     let s = String::from_utf8(bytes).unwrap();
-                    let r = Reader {
-                        s: &s,
-                        b: s.as_bytes(),
-                        i: 0,
-                        skip: &[],
-                        members: Vec::new(),
-                        items: Vec::new(),
-                    };
+                    let r = Reader::new(&s, &[]);
                     assert_eq!(r.scan(0), Some(pos), "len {len} pos {pos} stop {stop}");
                 }
             }
             let s = "é".repeat(len);
-            let r = Reader {
-                s: &s,
-                b: s.as_bytes(),
-                i: 0,
-                skip: &[],
-                members: Vec::new(),
-                items: Vec::new(),
-            };
+            let r = Reader::new(&s, &[]);
             assert_eq!(r.scan(0), None, "non-ASCII is not a stop byte");
         }
     }
