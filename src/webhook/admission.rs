@@ -256,21 +256,32 @@ fn base_outcome(req: &RequestIn) -> Outcome {
     }
 }
 
-/// Checks the request targets RayClusters and returns the object as `ray.io/v1`.
-fn raycluster_v1(req: &RequestIn, obj: Value, what: &str) -> Result<Value, String> {
+/// Why `obj` (the request's `what`: `object` or `oldObject`) is not something this webhook
+/// decides on: the request is not for a ray.io RayCluster (named by `request.kind`), or the
+/// object itself is not one (named by the object's own `kind`). Shared by validate and
+/// mutate, so both say the same thing.
+fn kind_mismatch(req: &RequestIn, obj: &Value, what: &str) -> Option<String> {
     if req.kind.group != conversion::GROUP || req.kind.kind != conversion::KIND {
-        return Err(format!(
+        return Some(format!(
             "this webhook only handles ray.io RayCluster, got {}/{} {}",
             req.kind.group, req.kind.version, req.kind.kind
         ));
     }
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-    let av = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     if !obj.is_object() || kind != conversion::KIND {
-        return Err(format!(
+        return Some(format!(
             "request.{what} is not a RayCluster (kind {kind:?})"
         ));
     }
+    None
+}
+
+/// Checks the request targets RayClusters and returns the object as `ray.io/v1`.
+fn raycluster_v1(req: &RequestIn, obj: Value, what: &str) -> Result<Value, String> {
+    if let Some(msg) = kind_mismatch(req, &obj, what) {
+        return Err(msg);
+    }
+    let av = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     if av == conversion::V1 {
         return Ok(obj);
     }
@@ -498,19 +509,8 @@ pub fn mutate(body: &[u8], _cfg: &AdmissionConfig) -> Reply {
     let Some(raw) = req.object.take() else {
         return admission_refuse(&req.uid, 400, "request.object is missing".into(), outcome);
     };
-    if req.kind.group != conversion::GROUP
-        || req.kind.kind != conversion::KIND
-        || raw.get("kind").and_then(Value::as_str) != Some(conversion::KIND)
-    {
-        return admission_refuse(
-            &req.uid,
-            400,
-            format!(
-                "this webhook only handles ray.io RayCluster, got {}/{} {}",
-                req.kind.group, req.kind.version, req.kind.kind
-            ),
-            outcome,
-        );
+    if let Some(msg) = kind_mismatch(&req, &raw, "object") {
+        return admission_refuse(&req.uid, 400, msg, outcome);
     }
     if raw.get("apiVersion").and_then(Value::as_str) != Some(conversion::V1) {
         // The configuration uses matchPolicy Equivalent, so objects arrive as ray.io/v1; a
@@ -863,16 +863,48 @@ mod tests {
                 );
             }
         }
-        // not an object: refused with the kind message, as before
+        // not an object: refused with the kind message, as validate does
         let r = mutate(&review_body("[1,{}]"), &cfg);
         assert_eq!(r.status, 200);
-        assert!(
-            r.outcome
-                .detail
-                .starts_with("this webhook only handles ray.io RayCluster")
-        );
+        assert_eq!(r.outcome.detail, "request.object is not a RayCluster (kind \"\")");
+        assert_eq!(r.outcome.detail, validate(&review_body("[1,{}]"), &cfg).outcome.detail);
     }
 
+
+    /// Issue #14 (6): mutate named `request.kind` ("got ray.io/v1 RayCluster") for an object
+    /// that is a Pod; both handlers now name what is wrong, in the same words.
+    #[test]
+    fn wrong_kind_messages_name_the_object_and_agree() {
+        let cfg = AdmissionConfig::default();
+        let pod = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"}}"#;
+        // request.kind says RayCluster, the object is a Pod
+        let body = review_body(pod);
+        let (v, m) = (validate(&body, &cfg), mutate(&body, &cfg));
+        assert_eq!(
+            m.outcome.detail,
+            "request.object is not a RayCluster (kind \"Pod\")"
+        );
+        assert_eq!(v.outcome.detail, m.outcome.detail);
+        let reply: Value = serde_json::from_slice(&m.body).unwrap();
+        assert_eq!(
+            reply["response"]["status"]["message"],
+            "request.object is not a RayCluster (kind \"Pod\")"
+        );
+        // request.kind is a Pod: the request kind is what is named
+        let body = String::from_utf8(body)
+            .unwrap()
+            .replace(
+                r#""kind":{"group":"ray.io","version":"v1","kind":"RayCluster"}"#,
+                r#""kind":{"group":"","version":"v1","kind":"Pod"}"#,
+            )
+            .into_bytes();
+        let (v, m) = (validate(&body, &cfg), mutate(&body, &cfg));
+        assert_eq!(
+            m.outcome.detail,
+            "this webhook only handles ray.io RayCluster, got /v1 Pod"
+        );
+        assert_eq!(v.outcome.detail, m.outcome.detail);
+    }
     #[test]
     fn paths_resolve() {
         let o = json!({"spec": {"workerGroupSpecs": [{"a": 1}, {"minReplicas": 5}]},
