@@ -5,96 +5,12 @@ mod webhook_common;
 
 use raygate::webhook::client::{self, Proto};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use webhook_common::*;
-
-struct Proc {
-    child: Child,
-    addr: SocketAddr,
-    admin: SocketAddr,
-    _certs: Certs,
-    ca_pem: String,
-    logs: std::sync::mpsc::Receiver<String>,
-}
-
-impl Drop for Proc {
-    /// A failed assertion must not leave the server running (std never signals a reaped pid).
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-// The child is waited for in `wait_exit` or in `Drop`.
-#[allow(clippy::zombie_processes)]
-fn spawn_serve(extra: &[&str]) -> Proc {
-    let certs = gen_certs();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_raygate"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--tls-cert",
-            certs.cert.to_str().unwrap(),
-            "--tls-key",
-            certs.key.to_str().unwrap(),
-            "--log-format",
-            "json",
-        ])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn raygate serve");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut seen = Vec::new();
-    loop {
-        let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
-            panic!(
-                "`{} serve` did not log 'webhook listening' (status {:?}); stderr:\n{}",
-                env!("CARGO_BIN_EXE_raygate"),
-                child.try_wait(),
-                seen.join("\n")
-            );
-        };
-        seen.push(line.clone());
-        let Ok(v) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if v["message"] == "webhook listening" {
-            let addr = v["addr"].as_str().unwrap().parse().unwrap();
-            let admin = v["admin_addr"].as_str().unwrap().parse().unwrap();
-            let ca_pem = certs.ca_pem.clone();
-            return Proc {
-                child,
-                addr,
-                admin,
-                _certs: certs,
-                ca_pem,
-                logs: rx,
-            };
-        }
-    }
-}
 
 fn sigterm(pid: u32) {
     let st = Command::new("kill")
@@ -120,7 +36,7 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_load_fails_no_request() {
-    let mut p = spawn_serve(&["--shutdown-delay", "1"]);
+    let mut p = spawn_serve("json", &["--shutdown-delay", "1"]);
     let ready = Arc::new(AtomicBool::new(true));
     let ok = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
@@ -220,7 +136,7 @@ async fn sigterm_during_load_fails_no_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_a_request_in_flight() {
-    let mut p = spawn_serve(&[]);
+    let mut p = spawn_serve("json", &[]);
     let body =
         serde_json::to_vec(&review("inflight", "CREATE", Some(&samples()[0].1), None)).unwrap();
     let cfg = client::tls_config(&p.ca_pem, Proto::H1).unwrap();

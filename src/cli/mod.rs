@@ -4,6 +4,7 @@ pub mod autoscale;
 pub mod certs;
 pub mod default;
 pub mod logbuf;
+pub mod logfmt;
 pub mod output;
 pub mod schema;
 pub mod serve;

@@ -866,10 +866,15 @@ mod tests {
         // not an object: refused with the kind message, as validate does
         let r = mutate(&review_body("[1,{}]"), &cfg);
         assert_eq!(r.status, 200);
-        assert_eq!(r.outcome.detail, "request.object is not a RayCluster (kind \"\")");
-        assert_eq!(r.outcome.detail, validate(&review_body("[1,{}]"), &cfg).outcome.detail);
+        assert_eq!(
+            r.outcome.detail,
+            "request.object is not a RayCluster (kind \"\")"
+        );
+        assert_eq!(
+            r.outcome.detail,
+            validate(&review_body("[1,{}]"), &cfg).outcome.detail
+        );
     }
-
 
     /// Issue #14 (6): mutate named `request.kind` ("got ray.io/v1 RayCluster") for an object
     /// that is a Pod; both handlers now name what is wrong, in the same words.

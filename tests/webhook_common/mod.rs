@@ -248,3 +248,104 @@ pub fn write_secret_layout(dir: &Path, version: &str, cert_pem: &str, key_pem: &
         }
     }
 }
+
+/// A `raygate serve` child process on 127.0.0.1 (ports 0), killed when dropped.
+pub struct Proc {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    _certs: Certs,
+    pub ca_pem: String,
+    /// stderr, line by line, after the "webhook listening" line.
+    pub logs: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Proc {
+    /// A failed assertion must not leave the server running (std never signals a reaped pid).
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The value of `key=` in a text log line (`addr=127.0.0.1:9443`).
+fn text_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let at = line.find(&format!(" {key}="))? + key.len() + 2;
+    line[at..].split(' ').next()
+}
+
+/// Starts the real binary (`--log-format FORMAT`, `text` or `json`) with a fresh certificate and
+/// waits for its "webhook listening" line.
+// The child is waited for by the caller or in `Drop`.
+#[allow(clippy::zombie_processes)]
+pub fn spawn_serve(format: &str, extra: &[&str]) -> Proc {
+    use std::io::BufRead;
+    use std::time::Instant;
+    let certs = gen_certs();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_raygate"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--admin-listen", "127.0.0.1:0"])
+        .arg("--tls-cert")
+        .arg(&certs.cert)
+        .arg("--tls-key")
+        .arg(&certs.key)
+        .args(["--log-format", format])
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn raygate serve");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    loop {
+        let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "`{} serve` did not log 'webhook listening'; stderr:\n{}",
+                env!("CARGO_BIN_EXE_raygate"),
+                seen.join("\n")
+            );
+        };
+        seen.push(line.clone());
+        if !line.contains("webhook listening") {
+            continue;
+        }
+        let addrs = match serde_json::from_str::<Value>(&line) {
+            Ok(v) => v["addr"]
+                .as_str()
+                .zip(v["admin_addr"].as_str())
+                .map(|(a, b)| (a.to_string(), b.to_string())),
+            Err(_) => text_field(&line, "addr")
+                .zip(text_field(&line, "admin_addr"))
+                .map(|(a, b)| (a.to_string(), b.to_string())),
+        };
+        let Some((addr, admin)) = addrs else {
+            continue;
+        };
+        let ca_pem = certs.ca_pem.clone();
+        return Proc {
+            child,
+            addr: addr.parse().expect("addr"),
+            admin: admin.parse().expect("admin addr"),
+            _certs: certs,
+            ca_pem,
+            logs: rx,
+        };
+    }
+}
