@@ -527,7 +527,47 @@ impl Input {
 /// File extensions picked up when walking a directory.
 pub const EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
 
-fn walk_dir(dir: &Path, out: &mut Vec<Result<PathBuf, (PathBuf, String)>>) {
+/// What a file that is not a regular one is, for the note that skips it.
+fn file_kind(t: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    }
+}
+
+/// A directory entry with a matching name that is read only if it is (or links to) a regular
+/// file: a FIFO would block `open(2)` until a writer comes, a device may never end.
+fn walked_file(
+    p: PathBuf,
+    out: &mut Vec<Result<PathBuf, (PathBuf, String)>>,
+    notes: &mut Vec<String>,
+) {
+    match std::fs::metadata(&p) {
+        Ok(m) if !m.is_file() => notes.push(format!(
+            "skipped {}: not a regular file ({})",
+            p.display(),
+            file_kind(m.file_type())
+        )),
+        // regular files, and broken links (reported as unreadable when opened)
+        _ => out.push(Ok(p)),
+    }
+}
+
+fn walk_dir(
+    dir: &Path,
+    out: &mut Vec<Result<PathBuf, (PathBuf, String)>>,
+    notes: &mut Vec<String>,
+) {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) => {
@@ -556,21 +596,36 @@ fn walk_dir(dir: &Path, out: &mut Vec<Result<PathBuf, (PathBuf, String)>>) {
     entries.sort();
     for (p, is_dir) in entries {
         if is_dir {
-            walk_dir(&p, out);
+            walk_dir(&p, out, notes);
         } else if p
             .extension()
             .and_then(|x| x.to_str())
             .is_some_and(|x| EXTENSIONS.contains(&x))
         {
-            out.push(Ok(p));
+            walked_file(p, out, notes);
         }
     }
 }
 
-/// Expands command-line arguments: `-` is stdin, directories are walked recursively (files
-/// with [`EXTENSIONS`], sorted by path), other paths are taken as given. Unreadable paths come
-/// back as `Err((path, message))` in their place.
+/// [`expand_args_noting`], with the notes written to stderr (`note: skipped …`).
 pub fn expand_args(args: &[String]) -> Vec<Result<Input, (String, String)>> {
+    let mut notes = Vec::new();
+    let inputs = expand_args_noting(args, &mut notes);
+    for n in notes {
+        eprintln!("note: {n}");
+    }
+    inputs
+}
+
+/// Expands command-line arguments: `-` is stdin, directories are walked recursively (files
+/// with [`EXTENSIONS`], sorted by path; entries that are not regular files, or symlinks to
+/// such, are skipped with a note in `notes`), other paths are taken as given (a named FIFO or
+/// device is read, as a stream). Unreadable paths come back as `Err((path, message))` in their
+/// place.
+pub fn expand_args_noting(
+    args: &[String],
+    notes: &mut Vec<String>,
+) -> Vec<Result<Input, (String, String)>> {
     let mut out = Vec::new();
     for a in args {
         if a == "-" {
@@ -581,7 +636,7 @@ pub fn expand_args(args: &[String]) -> Vec<Result<Input, (String, String)>> {
         match std::fs::metadata(&p) {
             Ok(m) if m.is_dir() => {
                 let mut found = Vec::new();
-                walk_dir(&p, &mut found);
+                walk_dir(&p, &mut found, notes);
                 out.extend(found.into_iter().map(|r| {
                     r.map(Input::File)
                         .map_err(|(p, e)| (p.display().to_string(), e))
@@ -592,6 +647,17 @@ pub fn expand_args(args: &[String]) -> Vec<Result<Input, (String, String)>> {
         }
     }
     out
+}
+
+/// Whether standard input is a regular file (`< file.yaml`) rather than a pipe or a device.
+fn stdin_is_regular_file() -> bool {
+    use std::os::fd::AsFd;
+    std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::fs::File::from)
+        .and_then(|f| f.metadata())
+        .is_ok_and(|m| m.is_file())
 }
 
 /// What [`run`] hands to its sink, in input order.
@@ -735,13 +801,16 @@ pub fn run<T, W, S>(
                 match &input {
                     Input::Stdin => {
                         let stdin = std::io::stdin();
-                        let mut r = yaml::ChunkReader::new(stdin.lock());
+                        let stream = !stdin_is_regular_file();
+                        let mut r = yaml::ChunkReader::new(stdin.lock()).stream(stream);
                         feed(&mut p, &mut r);
                     }
                     Input::File(path) => match std::fs::File::open(path) {
                         Ok(f) => {
+                            let stream = !f.metadata().is_ok_and(|m| m.is_file());
                             let mut r =
-                                yaml::ChunkReader::new(BufReader::with_capacity(64 * 1024, f));
+                                yaml::ChunkReader::new(BufReader::with_capacity(64 * 1024, f))
+                                    .stream(stream);
                             feed(&mut p, &mut r);
                         }
                         Err(e) => emit(

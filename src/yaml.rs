@@ -25,7 +25,7 @@ use saphyr_parser::{Event, Marker, Parser, ScalarStyle, Span, Tag};
 use serde_json::{Map, Number, Value};
 use std::collections::HashMap;
 use std::fmt;
-use std::io::{BufRead, Read};
+use std::io::BufRead;
 
 /// Largest accepted document (source bytes). The Kubernetes API server refuses request bodies
 /// over 3 MiB, so anything bigger cannot be a real object; refusing it bounds memory.
@@ -946,23 +946,176 @@ pub struct ChunkReader<R: BufRead> {
     at_start: bool,
     eof: bool,
     pending: Option<Result<Chunk, ReadError>>,
+    /// A stream (stdin, a FIFO, a device): its end cannot be known, so a document over the cap
+    /// ends the input instead of being skipped to the next `---`.
+    stream: bool,
+    /// Chunks and errors handed out so far.
+    yielded: usize,
+    /// What the lines were, for the error on a non-empty input without documents.
+    seen: Seen,
+}
+
+/// Lines of an input by what they hold (counted only until its first document).
+#[derive(Debug, Clone, Default)]
+struct Seen {
+    bytes: u64,
+    lines: usize,
+    blank: usize,
+    comments: usize,
+    starts: usize,
+    ends: usize,
+    directives: usize,
+    /// U+0085, U+2028 or U+2029 were seen: line breaks in YAML 1.1, not in YAML 1.2.
+    unicode_breaks: bool,
+}
+
+impl Seen {
+    fn count(&mut self, line: &[u8]) {
+        self.lines += 1;
+        let first = line
+            .iter()
+            .find(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n'));
+        match first {
+            None => self.blank += 1,
+            Some(b'#') => self.comments += 1,
+            Some(_) if line.first() == Some(&b'%') => self.directives += 1,
+            Some(_) if is_doc_start(line) => self.starts += 1,
+            Some(_) if is_doc_end(line) => self.ends += 1,
+            Some(_) => {}
+        }
+        if line.windows(2).any(|w| w == b"\xC2\x85")
+            || line
+                .windows(3)
+                .any(|w| w == b"\xE2\x80\xA8" || w == b"\xE2\x80\xA9")
+        {
+            self.unicode_breaks = true;
+        }
+    }
+
+    /// Whether anything but blank lines was seen.
+    fn non_blank(&self) -> bool {
+        self.lines > self.blank
+    }
+
+    /// "no YAML document in 3 lines (37 bytes): 2 comment lines, 1 `---` line; …".
+    fn describe(&self) -> String {
+        let lines = |n: usize, what: &str| {
+            let s = if n == 1 { "" } else { "s" };
+            if what.is_empty() {
+                format!("{n} line{s}")
+            } else {
+                format!("{n} {what} line{s}")
+            }
+        };
+        let parts: Vec<String> = [
+            (self.comments, "comment"),
+            (self.starts, "`---`"),
+            (self.ends, "`...`"),
+            (self.directives, "`%` directive"),
+            (self.blank, "blank"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| lines(*n, what))
+        .collect();
+        let mut msg = format!(
+            "no YAML document in {} ({} bytes): {}; nothing was checked",
+            lines(self.lines, ""),
+            self.bytes,
+            parts.join(", ")
+        );
+        if self.unicode_breaks {
+            msg.push_str(
+                " (the input contains U+0085, U+2028 or U+2029, which YAML 1.2 does not read as \
+                 line breaks: use LF or CR LF)",
+            );
+        }
+        msg
+    }
+}
+
+/// Appends the next line of `r` to `buf`, at most `limit` bytes (a longer line comes back in
+/// pieces): up to and including its line break — LF, CR LF, or a lone CR, which YAML 1.2 reads
+/// as a line break too and which is stored as LF, so line numbers, `---` detection and the
+/// parser all see the same lines. Returns the bytes consumed (0 at the end of the input).
+fn read_line(r: &mut impl BufRead, buf: &mut Vec<u8>, limit: usize) -> std::io::Result<usize> {
+    let mut n = 0;
+    loop {
+        let avail = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            return Ok(n);
+        }
+        let window = &avail[..avail.len().min(limit.saturating_sub(n).max(1))];
+        match memchr::memchr2(b'\n', b'\r', window) {
+            Some(i) if window[i] == b'\n' => {
+                buf.extend_from_slice(&window[..=i]);
+                r.consume(i + 1);
+                return Ok(n + i + 1);
+            }
+            Some(i) => {
+                buf.extend_from_slice(&window[..i]);
+                r.consume(i + 1);
+                n += i + 1;
+                let lf_follows = loop {
+                    match r.fill_buf() {
+                        Ok(b) => break b.first() == Some(&b'\n'),
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e),
+                    }
+                };
+                if lf_follows {
+                    r.consume(1);
+                    buf.extend_from_slice(b"\r\n");
+                    return Ok(n + 1);
+                }
+                buf.push(b'\n');
+                return Ok(n);
+            }
+            None => {
+                let len = window.len();
+                buf.extend_from_slice(window);
+                r.consume(len);
+                n += len;
+                if n >= limit {
+                    return Ok(n);
+                }
+            }
+        }
+    }
 }
 
 fn is_doc_start(line: &[u8]) -> bool {
     line.starts_with(b"---") && matches!(line.get(3), None | Some(b' ' | b'\t' | b'\n' | b'\r'))
 }
 
+/// `...` (document end) at the start of a line.
+fn is_doc_end(line: &[u8]) -> bool {
+    line.starts_with(b"...") && matches!(line.get(3), None | Some(b' ' | b'\t' | b'\n' | b'\r'))
+}
+
+/// Whether nothing but blanks and a comment follow.
+fn blank_or_comment(rest: &[u8]) -> bool {
+    matches!(
+        rest.iter()
+            .find(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n')),
+        None | Some(b'#')
+    )
+}
+
+/// Whether a line holds part of a document: not blank, a comment, a directive, or a bare
+/// `---` / `...` marker.
 fn is_content(line: &[u8]) -> bool {
     if line.first() == Some(&b'%') {
         return false;
     }
-    match line
-        .iter()
-        .find(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
-    {
-        None | Some(b'#') => false,
-        Some(_) => true,
+    if is_doc_start(line) || is_doc_end(line) {
+        return !blank_or_comment(&line[3..]);
     }
+    !blank_or_comment(line)
 }
 
 impl<R: BufRead> ChunkReader<R> {
@@ -980,7 +1133,18 @@ impl<R: BufRead> ChunkReader<R> {
             at_start: true,
             eof: false,
             pending: None,
+            stream: false,
+            yielded: 0,
+            seen: Seen::default(),
         }
+    }
+
+    /// Reads `r` as a stream (stdin, a FIFO, a device): a document larger than
+    /// [`MAX_DOCUMENT_BYTES`] ends the input with an error instead of being skipped, since an
+    /// endless stream (`/dev/zero`, `yes`) would otherwise be read for ever.
+    pub fn stream(mut self, stream: bool) -> Self {
+        self.stream = stream;
+        self
     }
 
     fn finish_chunk(
@@ -1025,6 +1189,16 @@ impl<R: BufRead> Iterator for ChunkReader<R> {
     type Item = Result<Chunk, ReadError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        let item = self.next_item();
+        if item.is_some() {
+            self.yielded += 1;
+        }
+        item
+    }
+}
+
+impl<R: BufRead> ChunkReader<R> {
+    fn next_item(&mut self) -> Option<Result<Chunk, ReadError>> {
         if let Some(p) = self.pending.take() {
             return Some(p);
         }
@@ -1033,11 +1207,8 @@ impl<R: BufRead> Iterator for ChunkReader<R> {
         }
         loop {
             let old_len = self.buf.len();
-            let cap = (MAX_DOCUMENT_BYTES + 1 - old_len.min(MAX_DOCUMENT_BYTES)) as u64;
-            let n = match (&mut self.r)
-                .take(cap.max(4096))
-                .read_until(b'\n', &mut self.buf)
-            {
+            let cap = MAX_DOCUMENT_BYTES + 1 - old_len.min(MAX_DOCUMENT_BYTES);
+            let n = match read_line(&mut self.r, &mut self.buf, cap.max(4096)) {
                 Ok(n) => n,
                 Err(e) => {
                     self.eof = true;
@@ -1050,15 +1221,20 @@ impl<R: BufRead> Iterator for ChunkReader<R> {
             };
             if n == 0 {
                 self.eof = true;
-                if self.skipping || self.buf.is_empty() {
-                    return None;
+                if !self.skipping && !self.buf.is_empty() && self.has_content {
+                    let bytes = std::mem::take(&mut self.buf);
+                    let (l, o) = (self.buf_line, self.buf_offset);
+                    return Some(self.finish_chunk(bytes, l, o));
                 }
-                let bytes = std::mem::take(&mut self.buf);
-                if !self.has_content {
-                    return None;
+                if self.yielded == 0 && self.seen.non_blank() {
+                    self.seen.bytes = self.offset;
+                    return Some(Err(ReadError {
+                        message: self.seen.describe(),
+                        line: 1,
+                        col: 1,
+                    }));
                 }
-                let (l, o) = (self.buf_line, self.buf_offset);
-                return Some(self.finish_chunk(bytes, l, o));
+                return None;
             }
             if self.at_start {
                 self.at_start = false;
@@ -1075,15 +1251,19 @@ impl<R: BufRead> Iterator for ChunkReader<R> {
             }
             let line_offset_bytes = self.offset;
             self.offset += n as u64;
+            if line_start && self.yielded == 0 && !self.has_content {
+                self.seen.count(line);
+            }
             let sep = line_start && is_doc_start(line);
             if sep && (self.has_content || self.skipping) {
+                let content = is_content(line);
                 let rest = self.buf.split_off(old_len);
                 let prev = std::mem::replace(&mut self.buf, rest);
                 let (pl, po) = (self.buf_line, self.buf_offset);
                 let was_skipping = self.skipping;
                 self.buf_line = line_no;
                 self.buf_offset = line_offset_bytes;
-                self.has_content = true;
+                self.has_content = content;
                 self.skipping = false;
                 if !was_skipping {
                     return Some(self.finish_chunk(prev, pl, po));
@@ -1098,11 +1278,17 @@ impl<R: BufRead> Iterator for ChunkReader<R> {
                 self.has_content = true;
             }
             if self.buf.len() > MAX_DOCUMENT_BYTES {
-                self.skipping = true;
                 self.buf.clear();
+                let then = if self.stream {
+                    self.eof = true;
+                    "stopped reading this input (not a regular file, so its end cannot be known)"
+                } else {
+                    self.skipping = true;
+                    "skipped up to the next `---`"
+                };
                 return Some(Err(ReadError {
                     message: format!(
-                        "document is larger than {} MiB (the Kubernetes API server accepts at most 3 MiB per request); skipped up to the next `---`",
+                        "document is larger than {} MiB (the Kubernetes API server accepts at most 3 MiB per request); {then}",
                         MAX_DOCUMENT_BYTES / (1024 * 1024)
                     ),
                     line: self.buf_line + 1,
@@ -1363,6 +1549,42 @@ mod tests {
         assert_eq!(docs[1].value, json!({"b": 2, "c": [1]}));
         assert_eq!(docs[1].locate("c").line, 6);
         assert_eq!(docs[2].value, json!("x"));
+    }
+
+    #[test]
+    fn lone_cr_is_a_line_break_at_any_buffer_boundary() {
+        let src = b"# c\ra: 1\r\nb:\r  - x\r---\rc: 2\r";
+        let want = ["# c\na: 1\r\nb:\n  - x\n", "---\nc: 2\n"];
+        // a 1- to 8-byte buffer puts every CR at the end of a read
+        for cap in 1..=8 {
+            let r = std::io::BufReader::with_capacity(cap, &src[..]);
+            let chunks: Vec<Chunk> = ChunkReader::new(r).map(Result::unwrap).collect();
+            let texts: Vec<&str> = chunks.iter().map(|c| c.text.as_str()).collect();
+            assert_eq!(texts, want, "buffer {cap}");
+            assert_eq!(chunks[1].line_offset, 4);
+            let d = documents(&chunks[0].text, 0).next().unwrap().unwrap();
+            assert_eq!(d.value, json!({"a": 1, "b": ["x"]}));
+            assert_eq!(d.locate("b[0]").line, 4);
+        }
+    }
+
+    #[test]
+    fn no_document_is_described_and_blank_input_is_not() {
+        let e = chunks_of(b"# a\n---\n...\n%YAML 1.2\n\n# b \xC2\x85 c")
+            .next()
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            e.message,
+            "no YAML document in 6 lines (31 bytes): 2 comment lines, 1 `---` line, 1 `...` \
+             line, 1 `%` directive line, 1 blank line; nothing was checked (the input contains \
+             U+0085, U+2028 or U+2029, which YAML 1.2 does not read as line breaks: use LF or CR LF)"
+        );
+        assert!(chunks_of(b"").next().is_none());
+        assert!(chunks_of(b" \n\t\r\n\n").next().is_none());
+        // `--- # x` is a marker, `--- x` is content
+        assert!(chunks_of(b"--- # x\n").next().unwrap().is_err());
+        assert_eq!(chunks_of(b"--- x\n").next().unwrap().unwrap().text, "--- x\n");
     }
 
     #[test]

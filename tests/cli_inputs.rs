@@ -127,18 +127,177 @@ fn non_utf8_names_byte_offset_and_line() {
 }
 
 #[test]
-fn empty_and_comment_only_files_are_notes_not_failures() {
+fn empty_files_are_notes_and_comment_only_files_say_what_was_seen() {
     let d = tempfile::tempdir().unwrap();
     let e = write(d.path(), "empty.yaml", b"");
+    let blank = write(d.path(), "blank.yaml", b"\n  \n\t\n");
+    let o = run(&["validate", &e, &blank]);
+    no_panic(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("no YAML documents"), "{}", text(&o));
+    // Issue #14 (3): a file that is not empty and yields no document is not a silent pass.
     let c = write(
         d.path(),
         "comments.yaml",
         b"# nothing here\n---\n# still nothing\n",
     );
-    let o = run(&["validate", &e, &c]);
-    no_panic(&o);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("no YAML documents"), "{}", text(&o));
+    for args in [vec!["validate", &c], vec!["default", &c]] {
+        let o = run(&args);
+        no_panic(&o);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{t}");
+        assert!(
+            t.contains("no YAML document in 3 lines (35 bytes): 2 comment lines, 1 `---` line"),
+            "{t}"
+        );
+        assert!(t.contains(&c), "{t}");
+    }
+}
+
+/// Issue #14 (3): YAML 1.2 treats a lone CR as a line break. A CR-only file with a leading
+/// comment was read as one comment ("no YAML documents", exit 0); the same file with LF fails
+/// with W5. Both now fail the same way, at the same line and column.
+#[test]
+fn lone_cr_is_a_line_break() {
+    let d = tempfile::tempdir().unwrap();
+    let lf = format!(
+        "# a comment first\n{VALID}  workerGroupSpecs:\n  - groupName: w\n    minReplicas: 5\n    maxReplicas: 1\n    template:\n      spec:\n        containers:\n        - name: w\n          image: rayproject/ray:2.52.0\n"
+    );
+    let want = run(&["validate", &write(d.path(), "lf.yaml", lf.as_bytes())]);
+    assert_eq!(want.status.code(), Some(1), "{}", text(&want));
+    let want_t = text(&want);
+    let loc = want_t
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("--> "))
+        .and_then(|l| l.rsplit_once("lf.yaml:"))
+        .map(|(_, loc)| loc.to_string())
+        .expect("a location");
+    assert!(want_t.contains("W5"), "{want_t}");
+    let cr = lf.replace('\n', "\r");
+    // lone CRs, and CR LF mixed with lone CRs
+    let mixed: String = lf
+        .split_inclusive('\n')
+        .enumerate()
+        .map(|(i, l)| {
+            if i % 2 == 0 {
+                l.replace('\n', "\r")
+            } else {
+                l.replace('\n', "\r\n")
+            }
+        })
+        .collect();
+    for (name, src) in [("cr.yaml", cr), ("mixed.yaml", mixed)] {
+        let f = write(d.path(), name, src.as_bytes());
+        for o in [
+            run(&["validate", &f]),
+            run_stdin(&["validate", "-"], src.as_bytes()),
+        ] {
+            no_panic(&o);
+            let t = text(&o);
+            assert_eq!(o.status.code(), Some(1), "{name}: {t}");
+            assert!(t.contains("W5"), "{name}: {t}");
+            assert!(t.contains(&format!(":{loc}")), "{name}: want {loc}: {t}");
+        }
+    }
+}
+
+/// Runs the binary with a deadline: a hang is a failure, not a stuck test.
+fn run_within(args: &[&str], stdin: Stdio, secs: u64) -> Output {
+    let child = bin()
+        .args(args)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn raygate");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(secs)) {
+        Ok(o) => o.expect("wait"),
+        Err(_) => {
+            // SAFETY: kill(2) on our own child, which has not been reaped (the waiter blocks).
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            }
+            panic!("raygate {args:?} did not finish within {secs} s");
+        }
+    }
+}
+
+/// Issue #14 (4): a FIFO, a device or a symlink to one named `*.yaml` in a directory hung the
+/// walk (open(2) on a FIFO waits for a writer, /dev/zero never ends). They are skipped with a
+/// note; the regular files are still checked.
+#[test]
+fn directory_walks_skip_fifos_devices_and_links_to_them() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "ok.yaml", VALID.as_bytes());
+    let fifo = d.path().join("fifo.yaml");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a path in our temp dir.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    std::os::unix::fs::symlink("/dev/zero", d.path().join("zero.yaml")).unwrap();
+    std::os::unix::fs::symlink(&fifo, d.path().join("link-to-fifo.yml")).unwrap();
+    let dir = d.path().display().to_string();
+    for cmd in ["validate", "default"] {
+        let o = run_within(&[cmd, &dir], Stdio::null(), 60);
+        no_panic(&o);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{cmd}: {t}");
+        for (name, what) in [
+            ("fifo.yaml", "a FIFO"),
+            ("zero.yaml", "a character device"),
+            ("link-to-fifo.yml", "a FIFO"),
+        ] {
+            assert!(
+                t.contains(&format!(
+                    "note: skipped {dir}/{name}: not a regular file ({what})"
+                )),
+                "{cmd}: {t}"
+            );
+        }
+        if cmd == "validate" {
+            assert!(t.contains("1 file(s), 1 RayCluster(s): 1 valid"), "{t}");
+        }
+    }
+}
+
+/// Issue #14 (4): `validate /dev/zero`, `validate - </dev/zero` and `default /dev/zero` never
+/// ended. Streams (stdin, FIFOs, devices) are read with the document size cap: past it, a clear
+/// error and the end of that input.
+#[test]
+fn endless_streams_stop_at_the_document_cap() {
+    let zero = || Stdio::from(std::fs::File::open("/dev/zero").unwrap());
+    for (args, stdin, name) in [
+        (vec!["validate", "/dev/zero"], Stdio::null(), "/dev/zero"),
+        (vec!["validate", "-"], zero(), "<stdin>"),
+        (vec!["default", "/dev/zero"], Stdio::null(), "/dev/zero"),
+        (vec!["default", "-"], zero(), "<stdin>"),
+    ] {
+        let o = run_within(&args, stdin, 60);
+        no_panic(&o);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {t}");
+        assert!(t.contains(name), "{args:?}: {t}");
+        assert!(
+            t.contains("document is larger than 4 MiB")
+                && t.contains("stopped reading this input (not a regular file"),
+            "{args:?}: {t}"
+        );
+    }
+    // `yes |`: an endless stream of one growing document, through a pipe
+    let mut yes = Command::new("yes").stdout(Stdio::piped()).spawn().unwrap();
+    let o = run_within(
+        &["validate", "-"],
+        Stdio::from(yes.stdout.take().unwrap()),
+        60,
+    );
+    let _ = yes.kill();
+    let _ = yes.wait();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("stopped reading"), "{}", text(&o));
 }
 
 #[test]
