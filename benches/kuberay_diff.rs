@@ -1,13 +1,13 @@
 //! Differential test against KubeRay's own validation (not a pass/fail test; run it with
 //! `bash scripts/kuberay-h2h.sh` or
-//! `KUBERAY_H2H_BIN=<path> cargo bench --bench kuberay_diff -- --variants 5000 --seed 1`).
+//! `RAYGATE_KUBERAY_BIN=$(bash scripts/kuberay-bin.sh) cargo bench --bench kuberay_diff -- --variants 5000 --seed 1`).
 //!
 //! Inputs: every RayCluster sample and `--variants` mutations of them (1–3 random edits each:
 //! numbers set to -1/0/1/MaxInt32, strings emptied or made invalid/long, members deleted, worker
 //! groups duplicated, min > max, names broken, ...), each with the CRD defaults applied (what the
 //! API server does before anyone validates). KubeRay: `utils.ValidateRayClusterMetadata` then
 //! `utils.ValidateRayClusterSpec` from `github.com/ray-project/kuberay/ray-operator` (through
-//! `tools/kuberay-h2h diff`). raygate: `rules::validate`, first error among the rules that map to
+//! `tools/kuberay diff`). raygate: `rules::validate`, first error among the rules that map to
 //! those two functions (API-server-level `CRD-*`, raygate's own `RG-*`, the webhook-only `WH*`
 //! and status `ST*` rules are reported separately). Prints agreement counts and every kind of
 //! disagreement with a count and an example.
@@ -263,8 +263,13 @@ fn main() {
     };
     let variants = arg("--variants", 5000) as usize;
     let mut rng = Rng(arg("--seed", 1).max(1));
-    let bin = std::env::var("KUBERAY_H2H_BIN")
-        .expect("KUBERAY_H2H_BIN (scripts/kuberay-h2h.sh builds it)");
+    let bin = std::env::var("RAYGATE_KUBERAY_BIN")
+        .expect("RAYGATE_KUBERAY_BIN (scripts/kuberay-bin.sh builds it)");
+    let version = Command::new(&bin)
+        .arg("version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .expect("kuberay version");
 
     let base = samples();
     let mut inputs: Vec<(String, Value)> = Vec::new();
@@ -287,7 +292,7 @@ fn main() {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("start kuberay-h2h diff");
+        .expect("start kuberay diff");
     let mut stdin = child.stdin.take().expect("stdin");
     let lines: Vec<String> = inputs
         .iter()
@@ -295,14 +300,14 @@ fn main() {
         .collect();
     let writer = std::thread::spawn(move || {
         for l in lines {
-            writeln!(stdin, "{l}").expect("write to kuberay-h2h");
+            writeln!(stdin, "{l}").expect("write to kuberay diff");
         }
     });
-    let out = child.wait_with_output().expect("kuberay-h2h diff");
+    let out = child.wait_with_output().expect("kuberay diff");
     writer.join().expect("writer");
     let kuberay: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|l| serde_json::from_str(l).expect("kuberay-h2h output"))
+        .map(|l| serde_json::from_str(l).expect("kuberay diff output"))
         .collect();
     assert_eq!(kuberay.len(), inputs.len(), "one answer per input");
 
@@ -360,7 +365,7 @@ fn main() {
         e.0 += 1;
     }
     println!(
-        "KubeRay ray-operator (kuberay-h2h) vs raygate: {} inputs ({} samples + {variants} variants)\n",
+        "KubeRay ray-operator {version} (tools/kuberay diff) vs raygate: {} inputs ({} samples + {variants} variants)\n",
         inputs.len(),
         base.len()
     );

@@ -1,11 +1,11 @@
 //! Head-to-head load benchmark: `raygate serve` vs KubeRay's own RayCluster validating webhook
-//! (`tools/kuberay-h2h`: ray-operator's `RayClusterWebhook` on controller-runtime's webhook
-//! server, as the operator serves it). Same certificate, same load generator, same bodies, same
+//! (`tools/kuberay serve`: ray-operator's `RayClusterWebhook` on controller-runtime's webhook
+//! server, as the operator serves it; the ray-operator version is printed). Same certificate, same load generator, same bodies, same
 //! concurrency, same machine, one run; the servers take turns (raygate, KubeRay, raygate, KubeRay).
 //!
 //! ```sh
-//! bash scripts/kuberay-h2h.sh            # builds the Go harness (cached) and runs this + the diff
-//! KUBERAY_H2H_BIN=<path> CARGO_TARGET_DIR=/work/target cargo bench --bench kuberay_h2h -- \
+//! bash scripts/kuberay-h2h.sh            # builds tools/kuberay (cached) and runs this + the diff
+//! RAYGATE_KUBERAY_BIN=$(bash scripts/kuberay-bin.sh) cargo bench --bench kuberay_h2h -- \
 //!     --duration 10 --concurrency 64 --connections 4 --rounds 2
 //! ```
 //! Bodies: every RayCluster sample as a CREATE AdmissionReview for
@@ -205,9 +205,15 @@ fn main() {
         return;
     }
     let o = parse_opts(&args);
-    let kuberay_bin = std::env::var("KUBERAY_H2H_BIN").expect(
-        "KUBERAY_H2H_BIN: path of the kuberay-h2h binary (scripts/kuberay-h2h.sh builds it)",
+    let kuberay_bin = std::env::var("RAYGATE_KUBERAY_BIN").expect(
+        "RAYGATE_KUBERAY_BIN: path of tools/kuberay's binary (scripts/kuberay-bin.sh builds it)",
     );
+    let version = Command::new(&kuberay_bin)
+        .arg("version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .expect("kuberay version");
+    println!("KubeRay: ray-operator {version} (tools/kuberay serve)");
     let _ = rustls::crypto::ring::default_provider().install_default();
 
     // One certificate for both servers.
@@ -267,7 +273,7 @@ fn main() {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start kuberay-h2h serve"),
+            .expect("start kuberay serve"),
         addr: SocketAddr::from((Ipv4Addr::LOCALHOST, kp)),
     };
 

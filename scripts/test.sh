@@ -9,6 +9,11 @@ cd "$(dirname "$0")/.."
 RAYGATE_ENVTEST_BIN="$(bash scripts/envtest-bins.sh)"
 export RAYGATE_ENVTEST_BIN
 
+# KubeRay's operator (tools/kuberay: ray-operator's reconcilers, webhook and validation) for
+# tests/e2e_kuberay_*.rs, built once and cached outside the clone like the envtest binaries.
+RAYGATE_KUBERAY_BIN="$(bash scripts/kuberay-bin.sh)"
+export RAYGATE_KUBERAY_BIN
+
 # Ray 2.60.0 venv for the tests that start a real Ray head/workers on 127.0.0.1 (tests/ray_*.rs).
 RAYGATE_RAY_VENV="$(scripts/ray-venv.sh)"
 export RAYGATE_RAY_VENV

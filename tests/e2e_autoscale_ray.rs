@@ -1,12 +1,12 @@
 //! The seed's quick start through the Kubernetes path: a real kube-apiserver + etcd with
 //! KubeRay's CRD, a real Ray 2.60.0 head on 127.0.0.1 named by the RayCluster's
 //! `raygate.io/gcs-address` annotation, `raygate autoscale run --reconcile-pods` as the real
-//! binary, and a kubelet stand-in in this test: for every worker Pod the controller creates it
-//! binds the Pod to a stand-in node, starts `ray start --address=<head> --block` with the Pod's
-//! own environment (`RAY_CLOUD_INSTANCE_ID` from `metadata.name`, `RAY_NODE_TYPE_NAME`) and
-//! resource limits, and reports the Pod Running; when the Pod is deleted it stops that worker
-//! (SIGTERM to its process group, SIGKILL after the grace period) and removes the Pod object, as
-//! a kubelet does.
+//! binary, and the kubelet stand-in (tests/support/kubelet.rs): for every worker Pod the
+//! controller creates it binds the Pod to the stand-in node, runs `ray start --address=<head>
+//! --block` with the Pod's own environment (`RAY_CLOUD_INSTANCE_ID` from `metadata.name`,
+//! `RAY_NODE_TYPE_NAME`) and resource limits, and reports the Pod Running; when the Pod is deleted
+//! it stops that worker (SIGTERM to its process group, SIGKILL after the grace period) and
+//! removes the Pod object, as a kubelet does.
 //!
 //! Also checks that the controller reports its decisions to the GCS (`ReportAutoscalingState`),
 //! so `ray status` on the head shows the pending Pod and then the active worker.
@@ -18,22 +18,22 @@
 mod controller;
 #[path = "support/controlplane.rs"]
 mod controlplane;
+#[path = "support/kubelet.rs"]
+mod kubelet;
 #[path = "support/ray.rs"]
 mod ray;
 
 use controller::Controller;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Container, Pod};
 use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
-    PatchParams, PostParams, Preconditions, ResourceExt,
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, PostParams, ResourceExt,
 };
 use kube::runtime::watcher;
-use ray::{Gcs, RayCluster, RayProcess, WorkerLauncher, WorkerSpec, live_workers, poll};
+use kubelet::{Image, Kubelet, Options};
+use ray::{Gcs, RayCluster, live_workers, poll};
 use raygate::quantity::Quantity;
-use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,260 +43,52 @@ const NAME: &str = "raycluster-autoscaler";
 const GROUP: &str = "small-group";
 /// The Ray namespace of the seed's `detached_actor.py`.
 const RAY_NS: &str = "default_namespace";
-/// The kubelet stand-in's node (Pods bound to it are deleted gracefully, as on a real node).
-const NODE: &str = "kubelet-standin";
 /// Grace between SIGTERM and SIGKILL when the stand-in stops a worker.
 const GRACE: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------------------------------
-// The kubelet stand-in
+// The kubelet stand-in (tests/support/kubelet.rs) with the Ray venv as the worker image
 // ---------------------------------------------------------------------------------------------
 
-/// Runs Ray worker nodes for the cluster's worker Pods, from its own thread (the nodes carry
-/// PR_SET_PDEATHSIG, so they must be started by a thread that outlives them).
-struct Kubelet {
-    /// While set, new Pods stay Pending (as if their image were still being pulled).
-    hold: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-    journal: Arc<Mutex<Vec<String>>>,
-    thread: Option<std::thread::JoinHandle<Vec<RayProcess>>>,
-}
-
-impl Kubelet {
-    fn start(ns: &str, cluster: &str, launcher: WorkerLauncher, hold: bool) -> Kubelet {
-        let hold = Arc::new(AtomicBool::new(hold));
-        let stop = Arc::new(AtomicBool::new(false));
-        let journal = Arc::new(Mutex::new(Vec::new()));
-        let (h, s, j) = (hold.clone(), stop.clone(), journal.clone());
-        let (ns, cluster) = (ns.to_string(), cluster.to_string());
-        let thread = std::thread::Builder::new()
-            .name("kubelet-standin".into())
-            .spawn(move || kubelet_loop(&ns, &cluster, &launcher, &h, &s, &j))
-            .expect("spawn kubelet stand-in");
-        Kubelet {
-            hold,
-            stop,
-            journal,
-            thread: Some(thread),
-        }
-    }
-
-    fn release(&self) {
-        self.hold.store(false, Ordering::SeqCst);
-    }
-
-    fn journal(&self) -> Vec<String> {
-        self.journal.lock().map(|j| j.clone()).unwrap_or_default()
-    }
-
-    /// Stops every worker still running and returns all the nodes it ever started (stopped).
-    fn shutdown(&mut self) -> Vec<RayProcess> {
-        self.stop.store(true, Ordering::SeqCst);
-        match self.thread.take() {
-            Some(t) => t.join().unwrap_or_default(),
-            None => Vec::new(),
-        }
-    }
-}
-
-impl Drop for Kubelet {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "--- kubelet stand-in journal ---\n{}",
-                self.journal().join("\n")
-            );
-        }
-        self.shutdown();
-    }
-}
-
-fn kubelet_loop(
-    ns: &str,
-    cluster: &str,
-    launcher: &WorkerLauncher,
-    hold: &AtomicBool,
-    stop: &AtomicBool,
-    journal: &Mutex<Vec<String>>,
-) -> Vec<RayProcess> {
-    let note = |s: String| {
-        if let Ok(mut j) = journal.lock() {
-            j.push(s);
-        }
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let _in_rt = rt.enter();
-    let api: Api<Pod> = Api::namespaced(controlplane::shared().client(), ns);
-    let lp =
-        ListParams::default().labels(&format!("ray.io/cluster={cluster},ray.io/node-type=worker"));
-    let mut running: BTreeMap<String, RayProcess> = BTreeMap::new();
-    let mut stopped: Vec<RayProcess> = Vec::new();
-    let mut crashed: BTreeSet<String> = BTreeSet::new();
-    let stop_worker = |name: &str, mut p: RayProcess, why: &str| {
-        let on_sigterm = p.stop(GRACE);
-        note(format!(
-            "stopped {name} (pid {}, {why}): {}",
-            p.pid(),
-            if on_sigterm {
-                "exited on SIGTERM"
-            } else {
-                "SIGKILL after the grace period"
-            }
-        ));
-        p
-    };
-    while !stop.load(Ordering::SeqCst) {
-        let pods = match rt.block_on(api.list(&lp)) {
-            Ok(l) => l.items,
-            Err(e) => {
-                note(format!("error: list pods: {e}"));
-                std::thread::sleep(Duration::from_millis(200));
-                continue;
-            }
+/// The stand-in for the cluster's worker Pods. raygate's operator half creates them from the
+/// group template, whose container has no `command`, so the "image's entrypoint" is the `ray
+/// start` KubeRay would generate for it: `--address` of the head, `--num-cpus`/`--memory` from
+/// the container's limits, `--block` (the Ray image's `ray` adapts ports and dirs to one machine).
+fn kubelet(ns: &str, gcs: &str, images: &std::path::Path, venv: &std::path::Path) -> Kubelet {
+    let gcs = gcs.to_string();
+    let entry = move |_: &Pod, c: &Container| -> Result<Vec<String>, String> {
+        let limit = |k: &str| -> Result<Option<i128>, String> {
+            let Some(q) = c
+                .resources
+                .as_ref()
+                .and_then(|r| r.limits.as_ref())
+                .and_then(|l| l.get(k))
+            else {
+                return Ok(None);
+            };
+            let parsed: Quantity = q.0.parse().map_err(|e| format!("limits.{k}: {e:?}"))?;
+            Ok(parsed.ceil_scaled(0))
         };
-        let listed: BTreeSet<String> = pods.iter().map(ResourceExt::name_any).collect();
-        for pod in &pods {
-            let name = pod.name_any();
-            if pod.metadata.deletion_timestamp.is_some() {
-                if let Some(p) = running.remove(&name) {
-                    stopped.push(stop_worker(&name, p, "Pod deleted"));
-                }
-                // Its containers are gone: remove the object (a kubelet's final delete).
-                let dp = DeleteParams {
-                    grace_period_seconds: Some(0),
-                    preconditions: Some(Preconditions {
-                        uid: pod.metadata.uid.clone(),
-                        resource_version: None,
-                    }),
-                    ..Default::default()
-                };
-                match rt.block_on(api.delete(&name, &dp)) {
-                    Ok(_) => {}
-                    Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
-                    Err(e) => note(format!("error: delete {name}: {e}")),
-                }
-                continue;
-            }
-            if let Some(p) = running.get_mut(&name) {
-                if !p.is_running() && crashed.insert(name.clone()) {
-                    note(format!(
-                        "error: the worker of {name} exited on its own:\n{}",
-                        p.log_tail()
-                    ));
-                }
-                continue;
-            }
-            if hold.load(Ordering::SeqCst) {
-                continue;
-            }
-            match run_pod(&rt, &api, launcher, ns, pod) {
-                Ok(p) => {
-                    note(format!("started {name} (pid {})", p.pid()));
-                    running.insert(name, p);
-                }
-                Err(e) => note(format!("error: {name}: {e}")),
-            }
+        let mut argv = vec![
+            "ray".to_string(),
+            "start".to_string(),
+            format!("--address={gcs}"),
+            format!("--num-cpus={}", limit("cpu")?.unwrap_or(0)),
+        ];
+        if let Some(m) = limit("memory")? {
+            argv.push(format!("--memory={m}"));
         }
-        // Pods removed without our seeing their deletion.
-        let vanished: Vec<String> = running
-            .keys()
-            .filter(|n| !listed.contains(*n))
-            .cloned()
-            .collect();
-        for n in vanished {
-            if let Some(p) = running.remove(&n) {
-                stopped.push(stop_worker(&n, p, "Pod vanished"));
-            }
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    for (n, p) in std::mem::take(&mut running) {
-        stopped.push(stop_worker(&n, p, "test over"));
-    }
-    stopped
-}
-
-/// Binds the Pod to the stand-in node, starts its Ray worker as KubeRay's `ray start` would run
-/// in it (`--num-cpus` / `--memory` from the container's limits, the container's environment),
-/// and reports it Running.
-fn run_pod(
-    rt: &tokio::runtime::Runtime,
-    api: &Api<Pod>,
-    launcher: &WorkerLauncher,
-    ns: &str,
-    pod: &Pod,
-) -> Result<RayProcess, String> {
-    let name = pod.name_any();
-    let c0 = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.containers.first())
-        .ok_or("no container")?;
-    let mut env = Vec::new();
-    for e in c0.env.iter().flatten() {
-        let field = e
-            .value_from
-            .as_ref()
-            .and_then(|f| f.field_ref.as_ref())
-            .map(|f| f.field_path.as_str());
-        let v = match (&e.value, field) {
-            (Some(v), _) => v.clone(),
-            (None, Some("metadata.name")) => name.clone(),
-            (None, Some("metadata.namespace")) => ns.to_string(),
-            (None, other) => {
-                return Err(format!(
-                    "env {}: {other:?} is not something the stand-in resolves",
-                    e.name
-                ));
-            }
-        };
-        env.push((e.name.clone(), v));
-    }
-    let limit = |k: &str| -> Result<Option<i128>, String> {
-        let Some(q) = c0
-            .resources
-            .as_ref()
-            .and_then(|r| r.limits.as_ref())
-            .and_then(|l| l.get(k))
-        else {
-            return Ok(None);
-        };
-        let parsed: Quantity = q.0.parse().map_err(|e| format!("limits.{k}: {e:?}"))?;
-        Ok(parsed.ceil_scaled(0))
+        argv.push("--block".to_string());
+        Ok(argv)
     };
-    let num_cpus = limit("cpu")?.unwrap_or(0);
-    let memory = limit("memory")?;
-    let binding = json!({
-        "apiVersion": "v1", "kind": "Binding",
-        "metadata": {"name": name},
-        "target": {"apiVersion": "v1", "kind": "Node", "name": NODE}
-    });
-    rt.block_on(api.create_subresource::<_, Value>(
-        "binding",
-        &name,
-        &PostParams::default(),
-        &binding,
-    ))
-    .map_err(|e| format!("bind to {NODE}: {e}"))?;
-    let spec = WorkerSpec {
-        pod: &name,
-        // RAY_NODE_TYPE_NAME comes from the Pod's own env only.
-        group: "",
-        num_cpus: u32::try_from(num_cpus).map_err(|_| "limits.cpu out of range")?,
-        memory: memory.map(|m| m as u64),
-        env,
-    };
-    let p = launcher.launch(&spec);
-    let status = json!({"status": {
-        "phase": "Running", "hostIP": "127.0.0.1", "podIP": "127.0.0.1",
-        "conditions": [{"type": "Ready", "status": "True"}]
-    }});
-    rt.block_on(api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status)))
-        .map_err(|e| format!("status Running: {e}"))?;
-    Ok(p)
+    let mut image = Image::ray(venv, images);
+    image.entrypoint = Some(Arc::new(entry));
+    let mut o = Options::new(ns);
+    o.selector = Some(format!("ray.io/cluster={NAME},ray.io/node-type=worker"));
+    o.images = vec![(String::new(), image)];
+    o.hold = true;
+    o.max_grace = GRACE;
+    Kubelet::start(o)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -455,7 +247,9 @@ fn seed_quick_start_through_kubernetes_pods_on_a_real_ray_head() {
         let mut docs =
             controlplane::yaml_docs(&controlplane::kuberay_path("crd/ray.io_rayclusters.yaml"));
         controlplane::install_crd(&client, docs.remove(0)).await;
-        controlplane::create_namespace(&client, "e2e-autoscale-ray").await
+        let ns = controlplane::create_namespace(&client, "e2e-autoscale-ray").await;
+        kubelet::default_service_account(&client, &ns).await;
+        ns
     });
     let gvk = GroupVersionKind::gvk("ray.io", "v1", "RayCluster");
     let ar = ApiResource::from_gvk_with_plural(&gvk, "rayclusters");
@@ -474,7 +268,8 @@ fn seed_quick_start_through_kubernetes_pods_on_a_real_ray_head() {
     let history = record_history(&rt, rcs.clone());
 
     // Declared after `ray`: dropped (its workers stopped) before the head goes.
-    let mut kubelet = Kubelet::start(&ns, NAME, ray.launcher(), true);
+    let images = tempfile::tempdir().expect("images dir");
+    let mut kubelet = kubelet(&ns, &ray.gcs_address(), images.path(), &ray.venv);
     // The deployed defaults (interval 1 s, GCS timeout 2 s) and the operator half.
     let ctl = Controller::start(
         &ns,

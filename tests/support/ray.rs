@@ -34,6 +34,14 @@ use std::time::{Duration, Instant};
 
 static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// Holds the lock that lets one Ray cluster of this test binary run at a time (for clusters
+/// whose nodes someone else starts, e.g. the kubelet stand-in's pods).
+pub fn one_cluster_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The Python venv with `ray==2.60.0`, or `None` (test skipped) outside CI.
 pub fn venv() -> Option<PathBuf> {
     let ci = std::env::var("CI").map(|v| v == "true").unwrap_or(false);
@@ -109,7 +117,7 @@ pub fn free_ports(n: usize) -> Vec<u16> {
 }
 
 /// A free range of `len` consecutive ports for Ray worker processes.
-fn free_port_range(len: u16) -> (u16, u16) {
+pub fn free_port_range(len: u16) -> (u16, u16) {
     let base = next_free_port_run(u32::from(len));
     (base, base + len - 1)
 }
@@ -122,8 +130,28 @@ pub struct RayProcess {
 }
 
 impl RayProcess {
+    /// A process spawned elsewhere in its own process group (`process_group(0)`), e.g. a
+    /// container of the kubelet stand-in.
+    pub fn from_child(child: Child, name: &str, log: &Path) -> RayProcess {
+        RayProcess {
+            child,
+            name: name.to_string(),
+            log: log.to_path_buf(),
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The exit status once the leader has exited (reaped), else `None`.
+    pub fn try_exit(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Sends `signal` to the whole process group.
+    pub fn signal_group(&self, signal: libc::c_int) {
+        signal_group(self.child.id(), signal);
     }
 
     /// Still running?
@@ -350,9 +378,7 @@ impl RayCluster {
     /// by the head's GCS address), autoscaler v1 (Ray's default).
     pub fn start_head_with(ray_autoscaler_config: Option<&str>) -> Option<RayCluster> {
         let venv = venv()?;
-        let lock = ONE_CLUSTER_AT_A_TIME
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let lock = one_cluster_at_a_time();
         // Short names: Ray's socket paths under it must stay within AF_UNIX's 107 bytes.
         // scripts/test.sh points RAYGATE_RAY_TMPDIR at a per-run directory and afterwards checks
         // that no process still refers to it.
@@ -459,12 +485,93 @@ impl RayCluster {
         self.launcher.clone()
     }
 
-    /// Runs a Python driver script against this cluster (`RAY_ADDRESS` set, loopback kept),
+    /// Python drivers and `ray status` against this head.
+    pub fn driver(&self) -> Driver {
+        Driver {
+            venv: self.venv.clone(),
+            address: self.gcs_address(),
+            dir: self.temp.path().to_path_buf(),
+            ray_tmpdir: self.temp.path().join("r"),
+        }
+    }
+
+    /// [`Driver::python`] against this head.
+    pub fn python(&self, script: &str, timeout: Duration) -> String {
+        self.driver().python(script, timeout)
+    }
+
+    /// [`Driver::ray_status`] against this head.
+    pub fn ray_status(&self) -> String {
+        self.driver().ray_status()
+    }
+
+    /// [`Driver::create_actor`] against this head.
+    pub fn create_actor(&self, ns: &str, name: &str, cpus: u32, wait_alive: bool) -> String {
+        self.driver().create_actor(ns, name, cpus, wait_alive)
+    }
+
+    /// [`Driver::actor_alive`] against this head.
+    pub fn actor_alive(&self, ns: &str, name: &str) -> bool {
+        self.driver().actor_alive(ns, name)
+    }
+
+    /// [`Driver::request_resources`] against this head.
+    pub fn request_resources(&self, num_cpus: u32) {
+        self.driver().request_resources(num_cpus)
+    }
+
+    /// [`Driver::kill_actor`] against this head.
+    pub fn kill_actor(&self, ns: &str, name: &str) {
+        self.driver().kill_actor(ns, name)
+    }
+
+    /// Logs of all nodes (for failure messages).
+    pub fn logs(&self) -> String {
+        let mut s = format!("--- head log ---\n{}\n", self.head.log_tail());
+        for w in &self.workers {
+            s += &format!("--- {} log ---\n{}\n", w.name, w.log_tail());
+        }
+        s
+    }
+}
+
+impl Drop for RayCluster {
+    fn drop(&mut self) {
+        for w in &mut self.workers {
+            w.kill();
+        }
+        self.head.kill();
+        if std::thread::panicking() && std::env::var_os("RAYGATE_KEEP_RAY_TMP").is_some() {
+            let kept = std::mem::replace(
+                &mut self.temp,
+                tempfile::tempdir().expect("placeholder tempdir"),
+            )
+            .keep();
+            eprintln!("kept Ray temp dir {}", kept.display());
+        }
+    }
+}
+
+/// Python drivers (the seed's quick start) and `ray status` against a Ray cluster on 127.0.0.1,
+/// whoever runs its nodes: each run is bounded, in its own process group with PR_SET_PDEATHSIG,
+/// and carries `RAYGATE_RAY_OWNER=<dir>`.
+#[derive(Debug, Clone)]
+pub struct Driver {
+    pub venv: PathBuf,
+    /// The GCS address, `127.0.0.1:<port>`.
+    pub address: String,
+    /// Where driver scripts are written; also their `RAYGATE_RAY_OWNER`.
+    pub dir: PathBuf,
+    /// The head's `--temp-dir` (`RAY_TMPDIR` of the drivers).
+    pub ray_tmpdir: PathBuf,
+}
+
+impl Driver {
+    /// Runs a Python driver script against the cluster (`RAY_ADDRESS` set, loopback kept),
     /// bounded by `timeout`. Panics with its output when it fails.
     pub fn python(&self, script: &str, timeout: Duration) -> String {
         let path = self
-            .temp
-            .path()
+            .dir
             .join(format!("driver-{}.py", std::process::id() ^ rand_u32()));
         std::fs::File::create(&path)
             .and_then(|mut f| f.write_all(script.as_bytes()))
@@ -484,12 +591,12 @@ impl RayCluster {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// `ray status` against this head (v2 layout when the autoscaler state was reported).
+    /// `ray status` against the head (v2 layout when the autoscaler state was reported).
     pub fn ray_status(&self) -> String {
         let out = self.run_bounded(
             Command::new(self.venv.join("bin/ray"))
                 .arg("status")
-                .arg(format!("--address={}", self.gcs_address())),
+                .arg(format!("--address={}", self.address)),
             Duration::from_secs(60),
         );
         format!(
@@ -500,12 +607,12 @@ impl RayCluster {
     }
 
     fn run_bounded(&self, cmd: &mut Command, timeout: Duration) -> Output {
-        cmd.env("RAY_ADDRESS", self.gcs_address())
-            .env("RAYGATE_RAY_OWNER", self.temp.path())
+        cmd.env("RAY_ADDRESS", &self.address)
+            .env("RAYGATE_RAY_OWNER", &self.dir)
             // Keep 127.0.0.1 as the driver's node IP (Ray would use the external IP).
             .env("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
             .env("RAY_USAGE_STATS_ENABLED", "0")
-            .env("RAY_TMPDIR", self.temp.path().join("r"))
+            .env("RAY_TMPDIR", &self.ray_tmpdir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -544,32 +651,6 @@ impl RayCluster {
         }
         waiter.join().expect("join").expect("output")
     }
-
-    /// Logs of all nodes (for failure messages).
-    pub fn logs(&self) -> String {
-        let mut s = format!("--- head log ---\n{}\n", self.head.log_tail());
-        for w in &self.workers {
-            s += &format!("--- {} log ---\n{}\n", w.name, w.log_tail());
-        }
-        s
-    }
-}
-
-impl Drop for RayCluster {
-    fn drop(&mut self) {
-        for w in &mut self.workers {
-            w.kill();
-        }
-        self.head.kill();
-        if std::thread::panicking() && std::env::var_os("RAYGATE_KEEP_RAY_TMP").is_some() {
-            let kept = std::mem::replace(
-                &mut self.temp,
-                tempfile::tempdir().expect("placeholder tempdir"),
-            )
-            .keep();
-            eprintln!("kept Ray temp dir {}", kept.display());
-        }
-    }
 }
 
 fn rand_u32() -> u32 {
@@ -595,7 +676,7 @@ pub fn poll<T>(within: Duration, every: Duration, mut f: impl FnMut() -> Option<
 
 /// The seed's quick start drivers (`detached_actor.py` / `terminate_detached_actor.py`), in the
 /// Ray namespace `ns`.
-impl RayCluster {
+impl Driver {
     /// Creates the detached actor `name` needing `cpus` CPUs; with `wait_alive`, waits (bounded)
     /// until it answers. Returns the driver's output, which has a line `CREATED <unix ms>` taken
     /// right after `.remote()` returned.
@@ -726,13 +807,15 @@ pub struct Gcs {
 impl Gcs {
     /// Connects to the cluster's GCS (it answers once `start_head` returned).
     pub fn connect(cluster: &RayCluster) -> Gcs {
+        Self::connect_to(&cluster.gcs_address())
+    }
+
+    /// Connects to the GCS at `address` (`127.0.0.1:<port>`).
+    pub fn connect_to(address: &str) -> Gcs {
         let rt = rt();
         let client = rt
-            .block_on(GcsClient::connect(
-                &cluster.gcs_address(),
-                GcsOptions::default(),
-            ))
-            .unwrap_or_else(|e| panic!("connect to the GCS at {}: {e}", cluster.gcs_address()));
+            .block_on(GcsClient::connect(address, GcsOptions::default()))
+            .unwrap_or_else(|e| panic!("connect to the GCS at {address}: {e}"));
         Gcs { rt, client }
     }
 
