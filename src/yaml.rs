@@ -1584,7 +1584,10 @@ mod tests {
         assert!(chunks_of(b" \n\t\r\n\n").next().is_none());
         // `--- # x` is a marker, `--- x` is content
         assert!(chunks_of(b"--- # x\n").next().unwrap().is_err());
-        assert_eq!(chunks_of(b"--- x\n").next().unwrap().unwrap().text, "--- x\n");
+        assert_eq!(
+            chunks_of(b"--- x\n").next().unwrap().unwrap().text,
+            "--- x\n"
+        );
     }
 
     #[test]
