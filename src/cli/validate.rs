@@ -6,9 +6,9 @@ use crate::violation::{FeatureGates, Mode, ValidateOptions};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-/// Validate RayClusters in files, directories (recursive: *.yaml, *.yml, *.json) or stdin (`-`).
+/// Validate RayClusters, RayJobs, RayServices and RayCronJobs in files, directories (recursive: *.yaml, *.yml, *.json) or stdin (`-`).
 ///
-/// Exit status: 0 all RayClusters valid (warnings allowed), 1 at least one invalid,
+/// Exit status: 0 all objects valid (warnings allowed), 1 at least one invalid,
 /// 2 unreadable input (missing file, malformed YAML, non-UTF-8) or usage error.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ValidateArgs {

@@ -23,6 +23,9 @@ pub struct Summary {
     pub files: usize,
     pub documents: usize,
     pub rayclusters: usize,
+    pub rayjobs: usize,
+    pub rayservices: usize,
+    pub raycronjobs: usize,
     pub valid: usize,
     pub invalid: usize,
     pub skipped: usize,
@@ -41,15 +44,17 @@ impl Summary {
         }
         for d in &f.documents {
             self.documents += 1;
+            if matches!(d.status, DocStatus::Valid | DocStatus::Invalid) {
+                match d.kind.as_deref() {
+                    Some("RayJob") => self.rayjobs += 1,
+                    Some("RayService") => self.rayservices += 1,
+                    Some("RayCronJob") => self.raycronjobs += 1,
+                    _ => self.rayclusters += 1,
+                }
+            }
             match d.status {
-                DocStatus::Valid => {
-                    self.rayclusters += 1;
-                    self.valid += 1
-                }
-                DocStatus::Invalid => {
-                    self.rayclusters += 1;
-                    self.invalid += 1
-                }
+                DocStatus::Valid => self.valid += 1,
+                DocStatus::Invalid => self.invalid += 1,
                 DocStatus::Skipped => self.skipped += 1,
                 DocStatus::Unreadable => self.unreadable += 1,
             }
@@ -69,10 +74,34 @@ impl Summary {
         }
     }
 
+    /// KubeRay objects checked: `N RayCluster(s)`, then the other kinds that occurred.
+    pub fn objects(&self) -> String {
+        let mut s = format!("{} RayCluster(s)", self.rayclusters);
+        for (n, k) in [
+            (self.rayjobs, "RayJob"),
+            (self.rayservices, "RayService"),
+            (self.raycronjobs, "RayCronJob"),
+        ] {
+            if n > 0 {
+                let _ = write!(s, ", {n} {k}(s)");
+            }
+        }
+        s
+    }
+
+    /// Objects of any of the four kinds.
+    pub fn checked(&self) -> usize {
+        self.rayclusters + self.rayjobs + self.rayservices + self.raycronjobs
+    }
+
     pub fn line(&self) -> String {
         let mut s = format!(
-            "{} file(s), {} RayCluster(s): {} valid, {} invalid; {} other document(s) skipped",
-            self.files, self.rayclusters, self.valid, self.invalid, self.skipped
+            "{} file(s), {}: {} valid, {} invalid; {} other document(s) skipped",
+            self.files,
+            self.objects(),
+            self.valid,
+            self.invalid,
+            self.skipped
         );
         if self.unreadable > 0 {
             let _ = write!(s, "; {} unreadable", self.unreadable);
@@ -142,15 +171,19 @@ pub fn human_file(f: &FileReport, summary: bool, verbose: bool, out: &mut String
             "UNREADABLE"
         } else if s.invalid > 0 {
             "INVALID"
-        } else if s.rayclusters > 0 {
+        } else if s.checked() > 0 {
             "OK"
         } else {
             "no RayCluster"
         };
         let _ = writeln!(
             out,
-            "{}: {verdict} ({} RayCluster(s), {} error(s), {} warning(s), {} skipped)",
-            f.path, s.rayclusters, s.errors, s.warnings, s.skipped
+            "{}: {verdict} ({}, {} error(s), {} warning(s), {} skipped)",
+            f.path,
+            s.objects(),
+            s.errors,
+            s.warnings,
+            s.skipped
         );
         return;
     }
