@@ -35,7 +35,7 @@ enum Autoscaler {
 struct Combo {
     certs: &'static str,
     autoscaler: Autoscaler,
-    /// crdConversion.enabled + metrics.serviceMonitor.enabled
+    /// crdConversion.enabled + metrics.serviceMonitor.enabled + networkPolicy.enabled
     extras: bool,
     /// webhook.url (development clientConfig)
     url: bool,
@@ -78,6 +78,7 @@ impl Combo {
         if self.extras {
             s.push("crdConversion.enabled=true".into());
             s.push("metrics.serviceMonitor.enabled=true".into());
+            s.push("networkPolicy.enabled=true".into());
         }
         if self.url {
             s.push(format!("webhook.url={URL}"));
@@ -126,6 +127,7 @@ impl Combo {
         if self.extras {
             e.push(("ConfigMap", "raygate-crd-conversion"));
             e.push(("ServiceMonitor", "raygate-webhook"));
+            e.push(("NetworkPolicy", "raygate-webhook"));
             if self.autoscaler_on() {
                 e.push(("Service", "raygate-autoscaler-metrics"));
                 e.push(("ServiceMonitor", "raygate-autoscaler"));
@@ -373,6 +375,25 @@ fn check_render(c: &Combo, docs: &[Value]) {
                 "{what}: ServiceMonitor selects the Service"
             );
         }
+        // The NetworkPolicy selects the webhook pods and opens exactly their two named ports.
+        let np = find(docs, "NetworkPolicy", "raygate-webhook");
+        assert_eq!(
+            np["spec"]["podSelector"]["matchLabels"], d["spec"]["selector"]["matchLabels"],
+            "{what}"
+        );
+        let ports: Vec<&Value> = np["spec"]["ingress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| &r["ports"][0]["port"])
+            .collect();
+        let named: Vec<&Value> = pod["containers"][0]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| &p["name"])
+            .collect();
+        assert_eq!(ports, named, "{what}: NetworkPolicy ports");
         let port = sm["spec"]["endpoints"][0]["port"].as_str().unwrap();
         assert!(
             svc["spec"]["ports"]
@@ -442,8 +463,8 @@ fn bad_values_fail_with_the_field_named() {
             "at '/certs/certManager/issuerRef'",
         ),
         (
-            "networkPolicy.enabled=true",
-            "at '/networkPolicy/enabled': value must be false",
+            "networkPolicy.apiServer.ipBlocks={10.0.0.1}",
+            "at '/networkPolicy/apiServer/ipBlocks/0'",
         ),
         (
             "webhook.requestTimeoutSeconds=10",
@@ -463,7 +484,7 @@ fn bad_values_fail_with_the_field_named() {
             &["template"]
         };
         for cmd in cmds {
-            let r = helm::run(&[cmd, &chart.as_str(), "--set", set]);
+            let r = helm::run(&[cmd, chart.as_str(), "--set", set]);
             let all = format!("{}{}", r.stderr, r.stdout);
             assert!(!r.ok, "helm {cmd} --set {set} should fail:\n{all}");
             assert!(
@@ -587,6 +608,13 @@ fn kustomize(dirs: &[&Path]) -> BTreeMap<(String, String), Value> {
     )
 }
 
+/// `networkPolicy.enabled=<whether kustomize rendered the webhook's NetworkPolicy>`: the chart
+/// ships it off by default; the overlays of deploy/ may include it (hardening issue #14).
+fn network_policy_like(k: &BTreeMap<(String, String), Value>) -> String {
+    let on = k.contains_key(&("NetworkPolicy".to_string(), "raygate-webhook".to_string()));
+    format!("networkPolicy.enabled={on}")
+}
+
 /// Every object of `kustomize` is rendered identically by the chart; the chart renders nothing
 /// else except `chart_only`.
 fn assert_same(
@@ -630,7 +658,11 @@ fn chart_renders_what_kustomize_renders_cert_manager_and_autoscaler() {
     // cert-manager overlay + autoscaler
     let k = kustomize(&[&d.join("overlays/cert-manager"), &d.join("autoscaler/base")]);
     assert!(k.len() >= 17, "kustomize rendered {} objects", k.len());
-    let c = chart(&["certs.mode=cert-manager", "autoscaler.enabled=true"]);
+    let c = chart(&[
+        "certs.mode=cert-manager",
+        "autoscaler.enabled=true",
+        &network_policy_like(&k),
+    ]);
     assert_same("cert-manager + autoscaler", &k, &c, &[]);
     // + reconcile-pods
     let k = kustomize(&[
@@ -641,6 +673,7 @@ fn chart_renders_what_kustomize_renders_cert_manager_and_autoscaler() {
         "certs.mode=cert-manager",
         "autoscaler.enabled=true",
         "autoscaler.reconcilePods=true",
+        &network_policy_like(&k),
     ]);
     assert_same("cert-manager + autoscaler --reconcile-pods", &k, &c, &[]);
     // the bare base (no certificate source) is the chart in mode secret minus nothing
@@ -649,6 +682,7 @@ fn chart_renders_what_kustomize_renders_cert_manager_and_autoscaler() {
         "certs.mode=secret",
         "certs.secret.name=raygate-webhook-tls",
         &format!("certs.secret.caBundle={USER_CA}"),
+        &network_policy_like(&k),
     ]);
     assert_same("base (secret mode)", &k, &c, &[]);
 
@@ -703,7 +737,7 @@ fn chart_renders_what_kustomize_renders_self_managed() {
     );
     let raw = controlplane::kustomize_build(&d.join("overlays/self-managed"));
     let mut k = by_key(raw.clone());
-    let chart_docs = helm::template(RELEASE, NS, &[]);
+    let chart_docs = helm::template(RELEASE, NS, &[&network_policy_like(&k)]);
     let mut c = by_key(chart_docs.clone());
 
     // Both give every webhook its CA as caBundle (the generated one differs per rendering).
