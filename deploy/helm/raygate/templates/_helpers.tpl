@@ -76,3 +76,18 @@ Cross-field checks that JSON Schema cannot express; they fail the install with t
 {{- fail (printf "webhook.terminationGracePeriodSeconds (%v) must be >= webhook.shutdownDelaySeconds + webhook.drainTimeoutSeconds (%v)" $w.terminationGracePeriodSeconds (add $w.shutdownDelaySeconds $w.drainTimeoutSeconds)) -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+NetworkPolicy peers: the CIDRs of .ipBlocks, else one namespaceSelector + podSelector peer.
+*/}}
+{{- define "raygate.npPeers" -}}
+{{- $peers := list -}}
+{{- if .ipBlocks -}}
+{{- range .ipBlocks -}}
+{{- $peers = append $peers (dict "ipBlock" (dict "cidr" .)) -}}
+{{- end -}}
+{{- else -}}
+{{- $peers = append $peers (dict "namespaceSelector" .namespaceSelector "podSelector" .podSelector) -}}
+{{- end -}}
+{{- toYaml $peers -}}
+{{- end -}}
