@@ -732,3 +732,66 @@ fn cert_manager_and_user_secret_modes_install_and_uninstall() {
         assert_nothing_left(&client, release, ns, &objects).await;
     });
 }
+
+#[test]
+fn every_supported_combination_passes_a_server_side_dry_run_apply() {
+    serial(|| async {
+        let cp = controlplane::shared();
+        let client = cp.client();
+        install_kuberay_crd(&client).await;
+        stand_in_crds(
+            &client,
+            "cert-manager.io",
+            &[
+                ("Issuer", "issuers", "Namespaced"),
+                ("Certificate", "certificates", "Namespaced"),
+            ],
+        )
+        .await;
+        stand_in_crds(
+            &client,
+            "monitoring.coreos.com",
+            &[("ServiceMonitor", "servicemonitors", "Namespaced")],
+        )
+        .await;
+        let ns = "raygate-dry";
+        namespace(&client, ns).await;
+        let discovery = kube::discovery::Discovery::new(client.clone())
+            .run()
+            .await
+            .expect("discovery");
+        let combos = helm::Combo::all();
+        let mut applied = 0;
+        for c in &combos {
+            let sets = c.sets();
+            let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+            for o in helm::template("rg-dry", ns, &sets) {
+                let api_version = o["apiVersion"].as_str().expect("apiVersion");
+                let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+                let kind = o["kind"].as_str().expect("kind");
+                let name = o["metadata"]["name"].as_str().expect("name");
+                let (ar, caps) = discovery
+                    .resolve_gvk(&GroupVersionKind::gvk(group, version, kind))
+                    .unwrap_or_else(|| panic!("{c:?}: {api_version} {kind} not served"));
+                let api: Api<DynamicObject> = if caps.scope == kube::discovery::Scope::Namespaced {
+                    Api::namespaced_with(client.clone(), ns, &ar)
+                } else {
+                    Api::all_with(client.clone(), &ar)
+                };
+                api.patch(
+                    name,
+                    &PatchParams::apply("raygate-e2e-helm").dry_run().force(),
+                    &Patch::Apply(&o),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{c:?}: {kind} {name} refused by the API server: {e}"));
+                applied += 1;
+            }
+        }
+        eprintln!(
+            "server-side dry-run apply: {applied} objects of {} combinations accepted",
+            combos.len()
+        );
+        assert!(applied > combos.len() * 8, "{applied}");
+    });
+}

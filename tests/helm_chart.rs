@@ -19,124 +19,61 @@ use std::path::Path;
 
 const NS: &str = "raygate-system";
 const RELEASE: &str = "rg";
-const URL: &str = "https://127.0.0.1:9443";
-/// A caBundle for mode `secret` (any base64 renders; the API server checks it in tests/e2e_helm.rs).
-const USER_CA: &str = "dGVzdC1jYQ==";
+const URL: &str = helm::COMBO_URL;
+const USER_CA: &str = helm::COMBO_USER_CA;
 
-#[derive(Clone, Copy, Debug)]
-enum Autoscaler {
-    Off,
-    On,
-    ReconcilePods,
+use helm::{Autoscaler, Combo};
+
+fn autoscaler_on(c: &Combo) -> bool {
+    !matches!(c.autoscaler, Autoscaler::Off)
 }
 
-/// One supported combination of values.
-#[derive(Clone, Copy, Debug)]
-struct Combo {
-    certs: &'static str,
-    autoscaler: Autoscaler,
-    /// crdConversion.enabled + metrics.serviceMonitor.enabled + networkPolicy.enabled
-    extras: bool,
-    /// webhook.url (development clientConfig)
-    url: bool,
-}
-
-impl Combo {
-    fn all() -> Vec<Combo> {
-        let mut v = Vec::new();
-        for certs in ["self-managed", "cert-manager", "secret"] {
-            for autoscaler in [Autoscaler::Off, Autoscaler::On, Autoscaler::ReconcilePods] {
-                for extras in [false, true] {
-                    for url in [false, true] {
-                        v.push(Combo {
-                            certs,
-                            autoscaler,
-                            extras,
-                            url,
-                        });
-                    }
-                }
-            }
+/// Every (kind, name) a combination must render, and nothing else.
+fn expected_objects(c: &Combo) -> BTreeSet<(String, String)> {
+    let mut e: Vec<(&str, &str)> = vec![
+        ("ServiceAccount", "raygate-webhook"),
+        ("Deployment", "raygate-webhook"),
+        ("Service", "raygate-webhook"),
+        ("PodDisruptionBudget", "raygate-webhook"),
+        ("ValidatingWebhookConfiguration", "raygate-validating"),
+        ("MutatingWebhookConfiguration", "raygate-mutating"),
+    ];
+    match c.certs {
+        "self-managed" => {
+            e.push(("Secret", "raygate-webhook-ca"));
+            e.push(("Secret", "raygate-webhook-tls"));
         }
-        v
+        "cert-manager" => {
+            e.push(("Issuer", "raygate-selfsigned"));
+            e.push(("Issuer", "raygate-ca"));
+            e.push(("Certificate", "raygate-webhook-ca"));
+            e.push(("Certificate", "raygate-webhook"));
+        }
+        _ => {}
     }
-
-    fn sets(&self) -> Vec<String> {
-        let mut s = vec![format!("certs.mode={}", self.certs)];
-        if self.certs == "secret" {
-            s.push("certs.secret.name=my-tls".into());
-            s.push(format!("certs.secret.caBundle={USER_CA}"));
-        }
-        match self.autoscaler {
-            Autoscaler::Off => {}
-            Autoscaler::On => s.push("autoscaler.enabled=true".into()),
-            Autoscaler::ReconcilePods => {
-                s.push("autoscaler.enabled=true".into());
-                s.push("autoscaler.reconcilePods=true".into());
-            }
-        }
-        if self.extras {
-            s.push("crdConversion.enabled=true".into());
-            s.push("metrics.serviceMonitor.enabled=true".into());
-            s.push("networkPolicy.enabled=true".into());
-        }
-        if self.url {
-            s.push(format!("webhook.url={URL}"));
-        }
-        s
+    if autoscaler_on(c) {
+        e.extend([
+            ("ServiceAccount", "raygate-autoscaler"),
+            ("ClusterRole", "raygate-autoscaler"),
+            ("ClusterRoleBinding", "raygate-autoscaler"),
+            ("Role", "raygate-autoscaler-leader-election"),
+            ("RoleBinding", "raygate-autoscaler-leader-election"),
+            ("Deployment", "raygate-autoscaler"),
+            ("PodDisruptionBudget", "raygate-autoscaler"),
+        ]);
     }
-
-    fn autoscaler_on(&self) -> bool {
-        !matches!(self.autoscaler, Autoscaler::Off)
+    if c.extras {
+        e.push(("ConfigMap", "raygate-crd-conversion"));
+        e.push(("ServiceMonitor", "raygate-webhook"));
+        e.push(("NetworkPolicy", "raygate-webhook"));
+        if autoscaler_on(c) {
+            e.push(("Service", "raygate-autoscaler-metrics"));
+            e.push(("ServiceMonitor", "raygate-autoscaler"));
+        }
     }
-
-    /// Every (kind, name) this combination must render, and nothing else.
-    fn expected_objects(&self) -> BTreeSet<(String, String)> {
-        let mut e: Vec<(&str, &str)> = vec![
-            ("ServiceAccount", "raygate-webhook"),
-            ("Deployment", "raygate-webhook"),
-            ("Service", "raygate-webhook"),
-            ("PodDisruptionBudget", "raygate-webhook"),
-            ("ValidatingWebhookConfiguration", "raygate-validating"),
-            ("MutatingWebhookConfiguration", "raygate-mutating"),
-        ];
-        match self.certs {
-            "self-managed" => {
-                e.push(("Secret", "raygate-webhook-ca"));
-                e.push(("Secret", "raygate-webhook-tls"));
-            }
-            "cert-manager" => {
-                e.push(("Issuer", "raygate-selfsigned"));
-                e.push(("Issuer", "raygate-ca"));
-                e.push(("Certificate", "raygate-webhook-ca"));
-                e.push(("Certificate", "raygate-webhook"));
-            }
-            _ => {}
-        }
-        if self.autoscaler_on() {
-            e.extend([
-                ("ServiceAccount", "raygate-autoscaler"),
-                ("ClusterRole", "raygate-autoscaler"),
-                ("ClusterRoleBinding", "raygate-autoscaler"),
-                ("Role", "raygate-autoscaler-leader-election"),
-                ("RoleBinding", "raygate-autoscaler-leader-election"),
-                ("Deployment", "raygate-autoscaler"),
-                ("PodDisruptionBudget", "raygate-autoscaler"),
-            ]);
-        }
-        if self.extras {
-            e.push(("ConfigMap", "raygate-crd-conversion"));
-            e.push(("ServiceMonitor", "raygate-webhook"));
-            e.push(("NetworkPolicy", "raygate-webhook"));
-            if self.autoscaler_on() {
-                e.push(("Service", "raygate-autoscaler-metrics"));
-                e.push(("ServiceMonitor", "raygate-autoscaler"));
-            }
-        }
-        e.into_iter()
-            .map(|(k, n)| (k.to_string(), n.to_string()))
-            .collect()
-    }
+    e.into_iter()
+        .map(|(k, n)| (k.to_string(), n.to_string()))
+        .collect()
 }
 
 const CLUSTER_SCOPED: &[&str] = &[
@@ -181,7 +118,7 @@ fn check_render(c: &Combo, docs: &[Value]) {
     let what = format!("{c:?}");
     let got: BTreeSet<(String, String)> = docs.iter().map(key).collect();
     assert_eq!(got.len(), docs.len(), "{what}: duplicate objects");
-    assert_eq!(got, c.expected_objects(), "{what}: rendered objects");
+    assert_eq!(got, expected_objects(c), "{what}: rendered objects");
 
     for o in docs {
         let (kind, name) = key(o);
@@ -337,7 +274,7 @@ fn check_render(c: &Combo, docs: &[Value]) {
         }
     }
 
-    if c.autoscaler_on() {
+    if autoscaler_on(c) {
         let d = find(docs, "Deployment", "raygate-autoscaler");
         let args = strs(&d["spec"]["template"]["spec"]["containers"][0]["args"]);
         assert_eq!(&args[..2], &["autoscale", "run"], "{what}");

@@ -119,3 +119,72 @@ pub fn template(release: &str, ns: &str, sets: &[&str]) -> Vec<serde_json::Value
     }
     docs(&ok(&args))
 }
+
+/// `webhook.url` of the combinations that use it.
+pub const COMBO_URL: &str = "https://127.0.0.1:9443";
+/// `certs.secret.caBundle` of the combinations in mode `secret` (any base64 renders).
+pub const COMBO_USER_CA: &str = "dGVzdC1jYQ==";
+
+#[derive(Clone, Copy, Debug)]
+pub enum Autoscaler {
+    Off,
+    On,
+    ReconcilePods,
+}
+
+/// One supported combination of values.
+#[derive(Clone, Copy, Debug)]
+pub struct Combo {
+    pub certs: &'static str,
+    pub autoscaler: Autoscaler,
+    /// crdConversion.enabled + metrics.serviceMonitor.enabled + networkPolicy.enabled
+    pub extras: bool,
+    /// webhook.url (development clientConfig)
+    pub url: bool,
+}
+
+impl Combo {
+    pub fn all() -> Vec<Combo> {
+        let mut v = Vec::new();
+        for certs in ["self-managed", "cert-manager", "secret"] {
+            for autoscaler in [Autoscaler::Off, Autoscaler::On, Autoscaler::ReconcilePods] {
+                for extras in [false, true] {
+                    for url in [false, true] {
+                        v.push(Combo {
+                            certs,
+                            autoscaler,
+                            extras,
+                            url,
+                        });
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    pub fn sets(&self) -> Vec<String> {
+        let mut s = vec![format!("certs.mode={}", self.certs)];
+        if self.certs == "secret" {
+            s.push("certs.secret.name=my-tls".into());
+            s.push(format!("certs.secret.caBundle={COMBO_USER_CA}"));
+        }
+        match self.autoscaler {
+            Autoscaler::Off => {}
+            Autoscaler::On => s.push("autoscaler.enabled=true".into()),
+            Autoscaler::ReconcilePods => {
+                s.push("autoscaler.enabled=true".into());
+                s.push("autoscaler.reconcilePods=true".into());
+            }
+        }
+        if self.extras {
+            s.push("crdConversion.enabled=true".into());
+            s.push("metrics.serviceMonitor.enabled=true".into());
+            s.push("networkPolicy.enabled=true".into());
+        }
+        if self.url {
+            s.push(format!("webhook.url={COMBO_URL}"));
+        }
+        s
+    }
+}
