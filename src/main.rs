@@ -39,7 +39,19 @@ fn main() -> ExitCode {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let cli = Cli::parse();
+    // An image whose `ray` is raygate: `ray kuberay-autoscaler ...` runs the sidecar.
+    let argv = match raygate::cli::ray_compat::dispatch(std::env::args_os().collect()) {
+        raygate::cli::ray_compat::Dispatch::Raygate(argv) => argv,
+        raygate::cli::ray_compat::Dispatch::Exit { code, text } => {
+            if code == 0 {
+                print!("{text}");
+            } else {
+                eprint!("{text}");
+            }
+            return ExitCode::from(code);
+        }
+    };
+    let cli = Cli::parse_from(argv);
     match cli.command {
         Command::Autoscale(args) => raygate::cli::autoscale::run(args),
         Command::Serve(args) => raygate::cli::serve::run(args),

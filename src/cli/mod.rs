@@ -6,6 +6,7 @@ pub mod default;
 pub mod logbuf;
 pub mod logfmt;
 pub mod output;
+pub mod ray_compat;
 pub mod schema;
 pub mod serve;
 pub mod validate;
