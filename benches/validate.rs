@@ -1,7 +1,10 @@
 //! End-to-end throughput of `raygate validate`'s code path (read, split, parse with positions,
 //! CRD defaults, JSON Schema, rules, positions) over a generated corpus: the 46 sample
 //! RayClusters of `../shared/kuberay/samples` repeated into 2,000 files / 20,000 documents.
-//! The corpus is generated in a temp dir at bench time (never committed).
+//! The corpus is generated in a temp dir at bench time (never committed). A second corpus wraps
+//! the same 46 cluster specs as RayJobs (`spec.rayClusterSpec`, same file/document counts), so
+//! the two throughputs compare the RayJob path (own rules + the embedded spec through every
+//! RayCluster rule, prefixed paths) against plain RayClusters on identical cluster content.
 //!
 //! Run: `cargo bench --bench validate` (env `RAYGATE_BENCH_THREADS`, default 2;
 //! `RAYGATE_BENCH_KEEP=DIR` writes the corpus to DIR and keeps it, for hyperfine / time -v).
@@ -37,6 +40,90 @@ fn sample_rayclusters() -> Vec<String> {
         }
     }
     out
+}
+
+/// The sample clusters as RayJobs: same cluster spec under `spec.rayClusterSpec`.
+fn as_rayjobs(clusters: &[String]) -> Vec<String> {
+    clusters
+        .iter()
+        .map(|text| {
+            let d = yaml::documents(text, 0)
+                .next()
+                .expect("one document")
+                .expect("parses");
+            let name = d
+                .value
+                .pointer("/metadata/name")
+                .and_then(|n| n.as_str())
+                .unwrap_or("rayjob")
+                .chars()
+                .take(40)
+                .collect::<String>();
+            let job = serde_json::json!({
+                "apiVersion": "ray.io/v1",
+                "kind": "RayJob",
+                "metadata": {"name": name.trim_end_matches('-')},
+                "spec": {
+                    "entrypoint": "python /home/ray/samples/sample_code.py",
+                    "shutdownAfterJobFinishes": true,
+                    "rayClusterSpec": d.value["spec"].clone(),
+                }
+            });
+            yaml::to_yaml(&job)
+        })
+        .collect()
+}
+
+/// Writes `files` files of `DOCS_PER_FILE` documents cycling through `samples`; returns bytes.
+fn write_corpus(root: &Path, files: usize, samples: &[String]) -> usize {
+    std::fs::create_dir_all(root).expect("mkdir");
+    let mut bytes = 0usize;
+    let mut k = 0usize;
+    for f in 0..files {
+        let mut s = String::new();
+        for _ in 0..DOCS_PER_FILE {
+            s.push_str("---\n");
+            s.push_str(&samples[k % samples.len()]);
+            if !s.ends_with('\n') {
+                s.push('\n');
+            }
+            k += 1;
+        }
+        bytes += s.len();
+        let sub = root.join(format!("d{:02}", f / 100));
+        std::fs::create_dir_all(&sub).expect("mkdir");
+        std::fs::write(sub.join(format!("f{f:04}.yaml")), s).expect("write");
+    }
+    bytes
+}
+
+/// Best-of-`rounds` end-to-end throughput (docs/s) over `root`.
+fn measure(label: &str, root: &Path, docs: usize, threads: usize, rounds: usize) -> f64 {
+    let checker = Checker::default();
+    let mut best: f64 = 0.0;
+    for round in 0..rounds {
+        let args = vec![root.display().to_string()];
+        let inputs = pipeline::expand_args(&args);
+        let t = Instant::now();
+        let (mut rc, mut invalid, mut findings) = (0usize, 0usize, 0usize);
+        pipeline::validate_inputs(inputs, threads, &checker, |f| {
+            for d in &f.documents {
+                if matches!(d.status, DocStatus::Valid | DocStatus::Invalid) {
+                    rc += 1;
+                }
+                invalid += usize::from(d.status == DocStatus::Invalid);
+                findings += d.findings.len();
+            }
+        });
+        let dt = t.elapsed().as_secs_f64();
+        assert_eq!(rc, docs, "every document is a checked {label}");
+        let rate = docs as f64 / dt;
+        best = best.max(rate);
+        println!(
+            "{label} round {round}: end to end, {threads} thread(s): {rate:.0} docs/s ({docs} docs in {dt:.3} s; {invalid} invalid, {findings} findings)"
+        );
+    }
+    best
 }
 
 fn main() {
@@ -100,29 +187,22 @@ fn main() {
     );
 
     // End to end with the CLI's code path and default options (default feature gates).
-    let checker = Checker::default();
-    for round in 0..rounds {
-        let args = vec![root.display().to_string()];
-        let inputs = pipeline::expand_args(&args);
-        let t = Instant::now();
-        let (mut rc, mut invalid, mut findings) = (0usize, 0usize, 0usize);
-        pipeline::validate_inputs(inputs, threads, &checker, |f| {
-            for d in &f.documents {
-                if matches!(d.status, DocStatus::Valid | DocStatus::Invalid) {
-                    rc += 1;
-                }
-                invalid += usize::from(d.status == DocStatus::Invalid);
-                findings += d.findings.len();
-            }
-        });
-        let dt = t.elapsed().as_secs_f64();
-        assert_eq!(rc, docs, "every document is a checked RayCluster");
-        println!(
-            "round {round}: end to end, {threads} thread(s): {:.0} docs/s ({docs} docs in {:.3} s; {invalid} invalid, {findings} findings)",
-            docs as f64 / dt,
-            dt
-        );
-    }
+    let rc_rate = measure("RayCluster", &root, docs, threads, rounds);
+
+    // The same cluster specs as RayJobs.
+    let jobs = as_rayjobs(&samples);
+    let jtmp = tempfile::tempdir().expect("tempdir");
+    let jroot = jtmp.path().join("rayjobs");
+    let jbytes = write_corpus(&jroot, files, &jobs);
+    println!(
+        "corpus: {files} files, {docs} RayJob documents, {:.1} MiB",
+        jbytes as f64 / 1048576.0
+    );
+    let job_rate = measure("RayJob", &jroot, docs, threads, rounds);
+    println!(
+        "RayJob / RayCluster throughput (best rounds): {job_rate:.0} / {rc_rate:.0} docs/s = {:.1} %",
+        100.0 * job_rate / rc_rate
+    );
     let _ = Input::Stdin;
     if keep.is_some() {
         std::mem::forget(tmp);
