@@ -14,6 +14,12 @@ export RAYGATE_ENVTEST_BIN
 RAYGATE_KUBERAY_BIN="$(bash scripts/kuberay-bin.sh)"
 export RAYGATE_KUBERAY_BIN
 
+# Helm v4 (tools/helm: helm.sh/helm/v4/cmd/helm from the Go module proxy) for tests/helm_chart.rs
+# (lint/template/schema/drift of deploy/helm/raygate) and tests/e2e_helm.rs (install, upgrade,
+# uninstall against the e2e kube-apiserver), cached outside the clone like the tools above.
+RAYGATE_HELM_BIN="$(bash scripts/helm-bin.sh)"
+export RAYGATE_HELM_BIN
+
 # Ray 2.60.0 venv for the tests that start a real Ray head/workers on 127.0.0.1 (tests/ray_*.rs).
 RAYGATE_RAY_VENV="$(scripts/ray-venv.sh)"
 export RAYGATE_RAY_VENV

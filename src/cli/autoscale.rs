@@ -28,6 +28,11 @@ pub enum AutoscaleCommand {
     /// Run the in-cluster autoscaler: watch every RayCluster with enableInTreeAutoscaling and
     /// patch replicas/workersToDelete (see README "raygate autoscale run").
     Run(crate::controller::RunArgs),
+    /// Run as the `autoscaler` container KubeRay injects into a RayCluster's head Pod, in place
+    /// of Ray's autoscaler: one cluster (RAY_CLUSTER_NAME / RAY_CLUSTER_NAMESPACE), its GCS on
+    /// the Pod's loopback, KubeRay's autoscaler Role (see docs/autoscaler-sidecar.md). An image
+    /// whose `ray` is a symlink to raygate also runs this for `ray kuberay-autoscaler ...`.
+    Sidecar(crate::controller::sidecar::SidecarArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -80,6 +85,7 @@ pub fn run(args: AutoscaleArgs) -> ExitCode {
         AutoscaleCommand::Local(a) => crate::gcs::local::run_local(a),
         AutoscaleCommand::Status(a) => run_status(a),
         AutoscaleCommand::Run(a) => crate::controller::run(a),
+        AutoscaleCommand::Sidecar(a) => crate::controller::sidecar::run(a),
     }
 }
 

@@ -3,9 +3,11 @@
 pub mod autoscale;
 pub mod certs;
 pub mod default;
+pub mod explain;
 pub mod logbuf;
 pub mod logfmt;
 pub mod output;
+pub mod ray_compat;
 pub mod schema;
 pub mod serve;
 pub mod validate;

@@ -25,6 +25,23 @@ use tokio::sync::Notify;
 /// Annotation overriding the GCS address (`HOST:PORT`) of a RayCluster.
 pub const GCS_ADDRESS_ANNOTATION: &str = "raygate.io/gcs-address";
 
+/// Field manager of every write raygate's autoscaler makes (`autoscale run` and `autoscale
+/// sidecar`): the name `managedFields` records for `replicas` / `workersToDelete`.
+pub const FIELD_MANAGER: &str = "raygate-autoscaler";
+
+/// Where a cluster task finds the GCS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GcsTarget {
+    /// `<name>-head-svc.<ns>.svc:<Options::gcs_port>`, or the `raygate.io/gcs-address`
+    /// annotation (`autoscale run`).
+    HeadService,
+    /// `127.0.0.1:<headGroupSpec.rayStartParams.port, default 6379>`: the head Pod's own loopback
+    /// (`autoscale sidecar`, which runs in the head Pod).
+    PodLoopback,
+    /// This address (`autoscale sidecar --gcs-address`).
+    Fixed(String),
+}
+
 /// Controller knobs shared by all cluster tasks.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -35,6 +52,8 @@ pub struct Options {
     pub max_concurrent_launches: u32,
     /// Port of the GCS on the head service.
     pub gcs_port: u16,
+    /// How the GCS address is found.
+    pub gcs_target: GcsTarget,
 }
 
 /// What every cluster task shares.
@@ -46,6 +65,9 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub leader: Leadership,
     pub recorder: Recorder,
+    /// Set once the API server refused an Event (403: e.g. the sidecar runs with KubeRay's
+    /// autoscaler Role, which has no `events` rule); no Event is sent after that.
+    pub events_forbidden: std::sync::atomic::AtomicBool,
     pub opts: Options,
 }
 
@@ -69,6 +91,44 @@ pub fn gcs_address(obj: &DynamicObject, port: u16) -> String {
         obj.name_any(),
         obj.namespace().unwrap_or_default()
     )
+}
+
+/// The port in the head's `rayStartParams` (default 6379), or why it is not one.
+pub fn head_gcs_port(obj: &DynamicObject) -> Result<u16, String> {
+    let Some(v) = obj
+        .data
+        .pointer("/spec/headGroupSpec/rayStartParams/port")
+        .filter(|v| !v.is_null())
+    else {
+        return Ok(6379);
+    };
+    let text = match v {
+        Value::String(s) => s.trim().to_string(),
+        other => other.to_string(),
+    };
+    match text.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(format!(
+            "spec.headGroupSpec.rayStartParams.port: {v} is not a port (1-65535)"
+        )),
+    }
+}
+
+/// The GCS address of a cluster task, per [`GcsTarget`].
+pub fn target_address(obj: &DynamicObject, opts: &Options) -> Result<String, String> {
+    match &opts.gcs_target {
+        GcsTarget::HeadService => Ok(gcs_address(obj, opts.gcs_port)),
+        GcsTarget::PodLoopback => Ok(format!("127.0.0.1:{}", head_gcs_port(obj)?)),
+        GcsTarget::Fixed(a) => Ok(a.clone()),
+    }
+}
+
+/// The write options of every autoscaler write: raygate's field manager.
+pub fn patch_params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    }
 }
 
 /// Per-cluster memory across iterations.
@@ -159,9 +219,29 @@ async fn publish(
         action: action.into(),
         secondary: None,
     };
-    if let Err(e) = shared.recorder.publish(&ev, &object_ref(obj)).await {
-        shared.metrics.error(category::EVENT);
-        tracing::warn!(cluster = %obj.name_any(), error = %e, "cannot publish event");
+    if shared
+        .events_forbidden
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        return;
+    }
+    match shared.recorder.publish(&ev, &object_ref(obj)).await {
+        Ok(()) => {}
+        Err(kube::Error::Api(s)) if s.code == 403 => {
+            shared.metrics.error(category::EVENT);
+            if !shared
+                .events_forbidden
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+            {
+                tracing::warn!(cluster = %obj.name_any(), error = %s.message,
+                    "the API server refused an Event (no RBAC for events: KubeRay's autoscaler \
+                     Role has none); publishing no more Events, decisions are still logged");
+            }
+        }
+        Err(e) => {
+            shared.metrics.error(category::EVENT);
+            tracing::warn!(cluster = %obj.name_any(), error = %e, "cannot publish event");
+        }
     }
 }
 
@@ -249,7 +329,21 @@ async fn iterate(shared: &Shared, st: &mut State) -> bool {
     }
 
     // Ray's view.
-    let address = gcs_address(&obj, shared.opts.gcs_port);
+    let address = match target_address(&obj, &shared.opts) {
+        Ok(a) => a,
+        Err(e) => {
+            shared.metrics.error(category::GCS);
+            warn_once(
+                shared,
+                st,
+                &obj,
+                "GcsUnreachable",
+                format!("no scaling: {e}"),
+            )
+            .await;
+            return true;
+        }
+    };
     if st.gcs.as_ref().map(GcsClient::address) != Some(address.as_str()) {
         let o = GcsOptions {
             connect_timeout: shared.opts.gcs_timeout,
@@ -462,7 +556,7 @@ async fn decide_and_apply(
             }
         };
         match api
-            .patch(&st.name, &PatchParams::default(), &Patch::Json::<()>(patch))
+            .patch(&st.name, &patch_params(), &Patch::Json::<()>(patch))
             .await
         {
             Ok(new) => {
@@ -714,7 +808,7 @@ async fn reconcile_pods(shared: &Shared, st: &mut State, rc: &Value) {
         }
         let patch = json!({"metadata": {"labels": labels}});
         match api
-            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(&name, &patch_params(), &Patch::Merge(&patch))
             .await
         {
             Ok(p) => {
@@ -756,7 +850,11 @@ async fn reconcile_pods(shared: &Shared, st: &mut State, rc: &Value) {
                 return;
             }
         };
-        match api.create(&PostParams::default(), &pod).await {
+        let pp = PostParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        match api.create(&pp, &pod).await {
             Ok(p) => {
                 shared.metrics.pods_created.inc();
                 let info = PodInfo::from_labels(&p.name_any(), p.labels(), false);

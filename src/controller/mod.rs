@@ -14,6 +14,7 @@ pub mod admin;
 pub mod cluster;
 pub mod lease;
 pub mod pods;
+pub mod sidecar;
 pub mod status;
 
 use futures::StreamExt;
@@ -132,8 +133,14 @@ pub enum LogFormat {
 }
 
 fn init_logging(format: LogFormat) {
+    init_logging_at(format, "info");
+}
+
+/// Logging to stderr: `RUST_LOG` if set, else `default_filter` (e.g. `info`).
+pub(crate) fn init_logging_at(format: LogFormat, default_filter: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -172,7 +179,7 @@ pub fn run(args: RunArgs) -> ExitCode {
     }
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "raygate".into())
@@ -246,6 +253,7 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
         metrics: metrics.clone(),
         leader,
         recorder,
+        events_forbidden: Default::default(),
         opts: cluster::Options {
             interval: args.interval,
             reconcile_pods: args.reconcile_pods,
@@ -253,6 +261,7 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
             drain_deadline: args.drain_deadline,
             max_concurrent_launches: args.planning.max_concurrent_launches,
             gcs_port: args.planning.gcs_port,
+            gcs_target: cluster::GcsTarget::HeadService,
         },
     });
 
