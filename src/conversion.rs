@@ -199,6 +199,11 @@ fn shapes(kind: &str) -> Option<(Shape, Shape)> {
 /// Converts one RayCluster, RayJob or RayService to `desired_api_version` (`ray.io/v1` or
 /// `ray.io/v1alpha1`).
 pub fn convert(obj: &Value, desired_api_version: &str) -> Result<Value, ConversionError> {
+    convert_owned(obj.clone(), desired_api_version)
+}
+
+/// [`convert`], consuming the object (no copy of it).
+pub fn convert_owned(obj: Value, desired_api_version: &str) -> Result<Value, ConversionError> {
     let map = obj.as_object().ok_or(ConversionError::NotAnObject)?;
     let kind = map.get("kind").and_then(Value::as_str).unwrap_or("");
     let Some((v1_only, alpha_only)) = shapes(kind) else {
@@ -213,8 +218,9 @@ pub fn convert(obj: &Value, desired_api_version: &str) -> Result<Value, Conversi
             desired_api_version.to_string(),
         ));
     }
-    let mut out = obj.clone();
-    if from == desired_api_version {
+    let same = from == desired_api_version;
+    let mut out = obj;
+    if same {
         return Ok(out);
     }
     let m = out.as_object_mut().ok_or(ConversionError::NotAnObject)?;

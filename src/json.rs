@@ -17,6 +17,10 @@
 
 use serde_json::{Map, Value};
 
+/// Arrays longer than this are collected in a vector of their own rather than on the shared
+/// stack.
+const OWN_ARRAY_AFTER: usize = 1024;
+
 /// Deeper nesting is left to `serde_json` (its own limit is 128).
 pub const MAX_DEPTH: usize = 100;
 
@@ -37,8 +41,28 @@ pub fn parse(input: &[u8]) -> Option<Value> {
 /// `["request", "oldObject"]`) is only checked, not built: it is absent from the result. An
 /// empty path skips nothing.
 pub fn parse_except(input: &[u8], skip: &[&str]) -> Option<Value> {
+    read(input, skip, &[])
+}
+
+/// Member names whose string arrays the webhook's rules never read: containers' `args` and
+/// `command` (and the probes' and hooks' `exec.command`, the autoscaler's `args`/`command`).
+pub const UNREAD_STRING_ARRAYS: &[&str] = &["args", "command"];
+
+/// [`parse_except`] for the admission handlers: in addition, an array of strings that is the
+/// value of a member named in `elide` is checked (every element must be a well-formed string)
+/// and read as `[]`. An array of strings is all the schema allows there and the rules never
+/// look inside, so the verdict is the same, while a review whose container carries 950,000
+/// empty `args` (2.85 MB, under the API server's request limit) no longer becomes 950,000
+/// `Value`s and as many `String`s (issue #14, defect 1). An array with anything else in it is
+/// read in full, so type errors are reported as before.
+pub fn parse_lean(input: &[u8], skip: &[&str], elide: &[&str]) -> Option<Value> {
+    read(input, skip, elide)
+}
+
+fn read(input: &[u8], skip: &[&str], elide: &[&str]) -> Option<Value> {
     let text = std::str::from_utf8(input).ok()?;
     let mut r = Reader::new(text, skip);
+    r.elide = elide;
     r.ws();
     let v = r.value(0, !skip.is_empty())?;
     r.ws();
@@ -50,6 +74,8 @@ struct Reader<'a> {
     b: &'a [u8],
     i: usize,
     skip: &'a [&'a str],
+    /// Member names whose all-string arrays are read as `[]` (see [`parse_lean`]).
+    elide: &'a [&'a str],
     /// Members of the objects being read, innermost last.
     members: Vec<(String, Value)>,
     /// Elements of the arrays being read, innermost last.
@@ -86,6 +112,7 @@ impl<'a> Reader<'a> {
             b: text.as_bytes(),
             i: 0,
             skip,
+            elide: &[],
             members: Vec::new(),
             items: Vec::new(),
         }
@@ -201,6 +228,11 @@ impl<'a> Reader<'a> {
             let here = on_path && self.skip.get(depth - 1) == Some(&key.as_str());
             if here && depth == self.skip.len() {
                 self.skip_value(depth)?;
+            } else if self.peek() == Some(b'[')
+                && self.elide.contains(&key.as_str())
+                && self.skip_string_array()
+            {
+                self.members.push((key, Value::Array(Vec::new())));
             } else {
                 let v = self.value(depth, here)?;
                 self.members.push((key, v));
@@ -223,14 +255,28 @@ impl<'a> Reader<'a> {
             return Some(Value::Array(Vec::new()));
         }
         let start = self.items.len();
+        // A long array moves to a vector of its own: on the shared stack it would be held
+        // twice (the stack's capacity, then the collected copy).
+        let mut own: Option<Vec<Value>> = None;
         loop {
             let v = self.value(depth, false)?;
-            self.items.push(v);
+            match &mut own {
+                Some(o) => o.push(v),
+                None => {
+                    self.items.push(v);
+                    if self.items.len() - start >= OWN_ARRAY_AFTER {
+                        own = Some(self.items.drain(start..).collect());
+                    }
+                }
+            }
             if !self.more_before(b']')? {
                 break;
             }
         }
-        Some(Value::Array(self.items.drain(start..).collect()))
+        Some(Value::Array(match own {
+            Some(o) => o,
+            None => self.items.drain(start..).collect(),
+        }))
     }
 
     /// Checks one value as [`Self::value`] would read it, without building it.
@@ -264,6 +310,30 @@ impl<'a> Reader<'a> {
                 return Some(());
             }
         }
+    }
+
+    /// At `[`: consumes an array whose elements are all strings and returns `true`; otherwise
+    /// leaves the position where it was and returns `false` (the caller reads it in full).
+    fn skip_string_array(&mut self) -> bool {
+        let start = self.i;
+        let ok = (|| -> Option<()> {
+            self.expect(b'[')?;
+            if self.closes_at_once(b']')? {
+                return Some(());
+            }
+            loop {
+                self.expect(b'"')?;
+                self.skip_string()?;
+                if !self.more_before(b']')? {
+                    return Some(());
+                }
+            }
+        })()
+        .is_some();
+        if !ok {
+            self.i = start;
+        }
+        ok
     }
 
     /// [`Self::string`] without building the string.

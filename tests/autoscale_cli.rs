@@ -208,3 +208,58 @@ fn status_takes_a_cluster_argument_or_a_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&addr), "{err}");
 }
+
+/// Issue #14 (5): `rayClusterFile: /dev/zero` grew to gigabytes and the scenario file was read
+/// whole. Both are capped like `validate`'s documents, with the real file named.
+#[test]
+fn plan_caps_the_scenario_and_the_cluster_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("s.yaml");
+    std::fs::write(&path, "rayClusterFile: /dev/zero\nray: {}\n").expect("write");
+    let out = raygate()
+        .args(["autoscale", "plan"])
+        .arg(&path)
+        .output()
+        .expect("run raygate");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/dev/zero: larger than 4 MiB"), "{err}");
+    let big = dir.path().join("big.yaml");
+    std::fs::write(&big, format!("# {}\n", "x".repeat(5 * 1024 * 1024))).expect("write");
+    let out = raygate()
+        .args(["autoscale", "plan"])
+        .arg(&big)
+        .output()
+        .expect("run raygate");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("big.yaml: larger than 4 MiB"), "{err}");
+}
+
+/// Issue #14 (5): two pods (or two Ray nodes) with one name were silently merged.
+#[test]
+fn plan_refuses_repeated_pod_and_node_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rc = "rayCluster: {apiVersion: ray.io/v1, kind: RayCluster, spec: {}}\n";
+    for (body, want) in [
+        (
+            "pods:\n  - {name: w1, group: g}\n  - {name: w1, group: g}\n",
+            "pods[1].name \"w1\" repeats pods[0].name",
+        ),
+        (
+            "ray:\n  nodes:\n    - {pod: h, total: {CPU: 1}}\n    - {pod: h, total: {CPU: 2}}\n",
+            "ray.nodes[1].pod \"h\" repeats ray.nodes[0].pod",
+        ),
+    ] {
+        let path = dir.path().join("dup.yaml");
+        std::fs::write(&path, format!("{rc}{body}")).expect("write");
+        let out = raygate()
+            .args(["autoscale", "plan"])
+            .arg(&path)
+            .output()
+            .expect("run raygate");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(want), "{err}");
+    }
+}

@@ -37,6 +37,8 @@ fn expected_objects(c: &Combo) -> BTreeSet<(String, String)> {
         ("PodDisruptionBudget", "raygate-webhook"),
         ("ValidatingWebhookConfiguration", "raygate-validating"),
         ("MutatingWebhookConfiguration", "raygate-mutating"),
+        // the fail-closed webhook's priority (issue #14)
+        ("PriorityClass", "raygate-webhook-critical"),
     ];
     match c.certs {
         "self-managed" => {
@@ -83,6 +85,7 @@ const CLUSTER_SCOPED: &[&str] = &[
     "MutatingWebhookConfiguration",
     "CustomResourceDefinition",
     "Namespace",
+    "PriorityClass",
 ];
 
 fn key(o: &Value) -> (String, String) {

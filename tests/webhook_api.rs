@@ -664,6 +664,11 @@ async fn feature_gates_reach_the_rules() {
         cert_poll_interval: 1.0,
         handler_threads: Some(3),
         io_threads: None,
+        large_concurrency: 1,
+        large_queue: 4,
+        max_connections: 8,
+        admin_max_connections: 4,
+        header_timeout: 1.0,
     };
     assert!(args.to_options().unwrap_err().contains("NoSuchGate"));
     let ok = raygate::cli::serve::ServeArgs {

@@ -157,3 +157,120 @@ fn cert_manager_overlay_issues_the_secret_the_deployment_mounts() {
         .collect();
     assert!(names.contains(&"raygate-webhook.raygate-system.svc"));
 }
+
+/// Issue #14 (2): only the API server reaches the webhook port and only monitoring the admin
+/// port; the peers are the overlays' NetworkPolicyInputs (kustomize replacements copy them in).
+#[test]
+fn network_policy_admits_only_the_api_server_and_monitoring() {
+    let np = one("network-policy/networkpolicy.yaml");
+    assert_eq!(np["kind"], "NetworkPolicy");
+    assert_eq!(np["metadata"]["namespace"], "raygate-system");
+    let d = one("base/deployment.yaml");
+    assert_eq!(
+        np["spec"]["podSelector"]["matchLabels"], d["spec"]["selector"]["matchLabels"],
+        "selects the webhook pods"
+    );
+    assert_eq!(np["spec"]["policyTypes"], serde_json::json!(["Ingress"]));
+    let ingress = np["spec"]["ingress"].as_array().unwrap();
+    assert_eq!(ingress.len(), 2, "two rules, nothing else admitted");
+    let ports: Vec<&Value> = ingress.iter().map(|r| &r["ports"]).collect();
+    assert_eq!(
+        *ports[0],
+        serde_json::json!([{"port": "webhook", "protocol": "TCP"}])
+    );
+    assert_eq!(
+        *ports[1],
+        serde_json::json!([{"port": "admin", "protocol": "TCP"}])
+    );
+    // the named ports are the container's
+    let names: Vec<&str> = d["spec"]["template"]["spec"]["containers"][0]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["webhook", "admin"]);
+    // each rule's peer is filled from the inputs: the field paths the replacements write
+    let comp = one("network-policy/kustomization.yaml");
+    assert_eq!(comp["kind"], "Component");
+    let wanted = [
+        (
+            "spec.apiServer.namespaceSelector",
+            "spec.ingress.0.from.0.namespaceSelector",
+        ),
+        (
+            "spec.apiServer.podSelector",
+            "spec.ingress.0.from.0.podSelector",
+        ),
+        (
+            "spec.monitoring.namespaceSelector",
+            "spec.ingress.1.from.0.namespaceSelector",
+        ),
+        (
+            "spec.monitoring.podSelector",
+            "spec.ingress.1.from.0.podSelector",
+        ),
+    ];
+    let reps = comp["replacements"].as_array().unwrap();
+    for (src, dst) in wanted {
+        assert!(
+            reps.iter()
+                .any(|r| r["source"]["name"] == "raygate-network-inputs"
+                    && r["source"]["fieldPath"] == src
+                    && r["targets"][0]["fieldPaths"][0] == dst),
+            "{src} -> {dst}"
+        );
+    }
+    for overlay in ["cert-manager", "self-managed"] {
+        let k = one(&format!("overlays/{overlay}/kustomization.yaml"));
+        assert!(
+            k["components"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!("../../network-policy")),
+            "{overlay} includes the policy"
+        );
+        assert!(
+            k["resources"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!("network-inputs.yaml"))
+        );
+        let inputs = one(&format!("overlays/{overlay}/network-inputs.yaml"));
+        assert_eq!(inputs["metadata"]["name"], "raygate-network-inputs");
+        assert_eq!(
+            inputs["metadata"]["annotations"]["config.kubernetes.io/local-config"], "true",
+            "never applied"
+        );
+        for who in ["apiServer", "monitoring"] {
+            for sel in ["namespaceSelector", "podSelector"] {
+                let labels = &inputs["spec"][who][sel]["matchLabels"];
+                assert!(
+                    labels.as_object().is_some_and(|m| !m.is_empty()),
+                    "{overlay}: {who}.{sel} selects something (an empty selector admits all)"
+                );
+            }
+        }
+    }
+    // Rendered by kustomize itself when kubectl is at hand (the structure above is always
+    // checked).
+    if let Ok(out) = std::process::Command::new("kubectl")
+        .args(["kustomize", &format!("{DEPLOY}/overlays/cert-manager")])
+        .output()
+        && out.status.success()
+    {
+        let docs: Vec<Value> =
+            serde_saphyr::from_multiple(&String::from_utf8_lossy(&out.stdout)).unwrap();
+        assert!(!docs.iter().any(|d| d["kind"] == "NetworkPolicyInputs"));
+        let np = docs.iter().find(|d| d["kind"] == "NetworkPolicy").unwrap();
+        let inputs = one("overlays/cert-manager/network-inputs.yaml");
+        assert_eq!(
+            np["spec"]["ingress"][0]["from"][0]["podSelector"],
+            inputs["spec"]["apiServer"]["podSelector"]
+        );
+        assert_eq!(
+            np["spec"]["ingress"][1]["from"][0]["namespaceSelector"],
+            inputs["spec"]["monitoring"]["namespaceSelector"]
+        );
+    }
+}

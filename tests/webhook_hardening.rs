@@ -59,3 +59,204 @@ async fn text_logs_escape_control_characters_in_every_field() {
     assert!(req.contains(r"uid=uid\n-with-newline"), "{req}");
     assert!(req.contains(r"namespace=ns\nns"), "{req}");
 }
+
+/// `Max open files` soft and hard limits of `pid`.
+fn open_files_limits(pid: u32) -> (u64, u64) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let f: Vec<&str> = line.split_whitespace().collect();
+    (f[3].parse().unwrap(), f[4].parse().unwrap())
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Issue #14 (2): 300 idle connections to the admin port exhausted the descriptors (under a
+/// 64/256 open-files limit) until `/healthz` and the webhook stopped accepting. Now the soft
+/// limit is raised to the hard one, each port has a connection cap that closes the oldest
+/// connection first, and idle connections time out like on the TLS port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connection_floods_leave_healthz_and_the_webhook_answering() {
+    use std::os::unix::process::CommandExt;
+    let p = spawn_serve_with(
+        "json",
+        &[
+            "--admin-max-connections",
+            "16",
+            "--max-connections",
+            "32",
+            "--header-timeout",
+            "3",
+        ],
+        |cmd| {
+            // SAFETY: setrlimit in the child between fork and exec (async-signal-safe).
+            unsafe {
+                cmd.pre_exec(|| {
+                    let lim = libc::rlimit {
+                        rlim_cur: 64,
+                        rlim_max: 256,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        },
+    );
+    let pid = p.child.id();
+    assert_eq!(
+        open_files_limits(pid),
+        (256, 256),
+        "soft limit raised to the hard limit"
+    );
+
+    // 300 idle admin connections (one is a slow header dribble), 100 idle TCP connections to
+    // the TLS port (no handshake).
+    let mut idle = Vec::new();
+    for i in 0..300 {
+        let mut s = tokio::net::TcpStream::connect(p.admin).await.unwrap();
+        if i == 0 {
+            use tokio::io::AsyncWriteExt;
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .unwrap();
+        }
+        idle.push(s);
+    }
+    for _ in 0..100 {
+        idle.push(tokio::net::TcpStream::connect(p.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let fds = open_fds(pid);
+    assert!(fds < 120, "server holds {fds} descriptors (caps 16 + 32)");
+
+    let t = Instant::now();
+    let (status, body) =
+        tokio::time::timeout(Duration::from_secs(5), admin_get(p.admin, "/healthz"))
+            .await
+            .expect("/healthz answers under the flood");
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    let cfg = client::tls_config(&p.ca_pem, Proto::H2).unwrap();
+    let mut conn = tokio::time::timeout(
+        Duration::from_secs(5),
+        client::connect(p.addr, "localhost", cfg),
+    )
+    .await
+    .expect("the webhook accepts under the flood")
+    .expect("connect");
+    let obj = json!({"apiVersion": "ray.io/v1", "kind": "RayCluster",
+        "metadata": {"name": "ok", "namespace": "default"}, "spec": {}});
+    let (status, _) = post_json(
+        &mut conn,
+        "/validate-ray-io-v1-raycluster",
+        &review("u", "CREATE", Some(&obj), None),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(t.elapsed() < Duration::from_secs(5));
+
+    // Idle connections that were not closed to make room time out like on the TLS port.
+    let mut newest = tokio::net::TcpStream::connect(p.admin).await.unwrap();
+    let t = Instant::now();
+    let mut buf = [0u8; 64];
+    use tokio::io::AsyncReadExt;
+    let n = tokio::time::timeout(Duration::from_secs(8), newest.read(&mut buf))
+        .await
+        .expect("an idle admin connection is closed by the header timeout")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "closed without a reply");
+    assert!(t.elapsed() >= Duration::from_secs(2), "{:?}", t.elapsed());
+    drop(idle);
+}
+
+/// Issue #14 (8): a body over the limit was reset mid-upload on HTTP/2 with no status. It is
+/// now answered 413 with an AdmissionReview (ConversionReview on /convert) saying why, over
+/// HTTP/2 and HTTP/1.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_limit_bodies_are_answered_413_in_review_form() {
+    let srv = start(|o| o.body_limit = 64 * 1024).await;
+    let big = json!({"apiVersion": "ray.io/v1", "kind": "RayCluster",
+        "metadata": {"name": "big", "namespace": "default",
+                     "annotations": {"a": "x".repeat(200 * 1024)}}, "spec": {}});
+    for proto in [Proto::H2, Proto::H1] {
+        for (path, kind) in [
+            ("/validate-ray-io-v1-raycluster", "AdmissionReview"),
+            ("/mutate-ray-io-v1-raycluster", "AdmissionReview"),
+            ("/convert", "ConversionReview"),
+        ] {
+            let mut conn = srv.conn(proto).await;
+            let (status, v) =
+                post_json(&mut conn, path, &review("u", "CREATE", Some(&big), None)).await;
+            assert_eq!(status, 413, "{proto:?} {path}: {v}");
+            assert_eq!(v["kind"], kind, "{v}");
+            let st = if kind == "AdmissionReview" {
+                assert_eq!(v["response"]["allowed"], false);
+                &v["response"]["status"]
+            } else {
+                &v["response"]["result"]
+            };
+            assert_eq!(st["code"], 413, "{v}");
+            assert_eq!(st["reason"], "RequestEntityTooLarge", "{v}");
+            assert!(
+                st["message"].as_str().unwrap().contains("65536 bytes"),
+                "{v}"
+            );
+        }
+    }
+    // a body under the limit on the same server is fine
+    let mut conn = srv.conn(Proto::H2).await;
+    let small = json!({"apiVersion": "ray.io/v1", "kind": "RayCluster",
+        "metadata": {"name": "s", "namespace": "default"}, "spec": {}});
+    let (status, _) = post_json(
+        &mut conn,
+        "/validate-ray-io-v1-raycluster",
+        &review("u", "CREATE", Some(&small), None),
+    )
+    .await;
+    assert_eq!(status, 200);
+    srv.stop().await;
+}
+
+/// Issue #14 (1): large bodies are handled `large_concurrency` at a time, with a bounded
+/// queue: with 1 slot and a queue of 2, twelve 1 MB reviews sent at once are answered 200 or
+/// 429 (none fail, none wait unboundedly), and at most one was ever held at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_reviews_take_bounded_slots_and_excess_is_told_to_back_off() {
+    let srv = start(|o| {
+        o.large_concurrency = 1;
+        o.large_queue = 2;
+    })
+    .await;
+    let big = json!({"apiVersion": "ray.io/v1", "kind": "RayCluster",
+        "metadata": {"name": "big", "namespace": "default",
+                     "annotations": {"a": "x".repeat(1024 * 1024)}}, "spec": {}});
+    let body = review("u", "CREATE", Some(&big), None);
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let mut conn = srv.conn(Proto::H2).await;
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            post_json(&mut conn, "/validate-ray-io-v1-raycluster", &body).await
+        }));
+    }
+    let mut codes = Vec::new();
+    for t in tasks {
+        let (status, v) = t.await.unwrap();
+        if status == 429 {
+            assert_eq!(v["response"]["status"]["reason"], "TooManyRequests", "{v}");
+        }
+        codes.push(status);
+    }
+    assert!(codes.iter().all(|c| *c == 200 || *c == 429), "{codes:?}");
+    assert!(codes.contains(&200), "{codes:?}");
+    assert!(codes.contains(&429), "{codes:?}");
+    assert_eq!(srv.large_peak(), 1);
+    srv.stop().await;
+}

@@ -9,6 +9,8 @@
 
 #![allow(dead_code)] // each bench uses a subset
 
+pub mod hostile;
+
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Uri};

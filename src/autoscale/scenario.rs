@@ -111,6 +111,25 @@ pub fn parse_scenario(
     if !ray_cluster.is_object() {
         return Err(format!("{name}: rayCluster is not a mapping"));
     }
+    // A repeated name would make two pods (or two Ray nodes) one: an error, never a silent merge.
+    let mut seen = std::collections::HashMap::new();
+    for (i, p) in doc.pods.iter().enumerate() {
+        if let Some(j) = seen.insert(p.name.as_str(), i) {
+            return Err(format!(
+                "{name}: pods[{i}].name {:?} repeats pods[{j}].name",
+                p.name
+            ));
+        }
+    }
+    let mut seen = std::collections::HashMap::new();
+    for (i, n) in doc.ray.nodes.iter().enumerate() {
+        if let Some(j) = seen.insert(n.pod.as_str(), i) {
+            return Err(format!(
+                "{name}: ray.nodes[{i}].pod {:?} repeats ray.nodes[{j}].pod",
+                n.pod
+            ));
+        }
+    }
     let worker_pods: std::collections::HashSet<&str> =
         doc.pods.iter().map(|p| p.name.as_str()).collect();
     let mut nodes = Vec::with_capacity(doc.ray.nodes.len());

@@ -143,15 +143,35 @@ fn run_plan(args: &PlanArgs) -> ExitCode {
 /// Reads and plans a scenario file (`rayClusterFile` is relative to the scenario's directory).
 pub fn plan_file(path: &Path) -> Result<Plan, String> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?;
+    let text = read_capped(path)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let load = |p: &str| -> Result<Value, String> {
         let full = dir.join(p);
-        let t = std::fs::read_to_string(&full).map_err(|e| format!("{}: {e}", full.display()))?;
+        let t = read_capped(&full)?;
         serde_saphyr::from_str::<Value>(&t).map_err(|e| format!("{}: {e}", full.display()))
     };
     let input = parse_scenario(&name, &text, &load)?;
     Ok(crate::autoscale::plan(&input))
+}
+
+/// Reads a file of at most [`crate::yaml::MAX_DOCUMENT_BYTES`], as `validate` caps a document:
+/// `/dev/zero`, a FIFO or a huge file is an error, not an unbounded read.
+fn read_capped(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let name = path.display();
+    let cap = crate::yaml::MAX_DOCUMENT_BYTES;
+    let f = std::fs::File::open(path).map_err(|e| format!("{name}: {e}"))?;
+    let mut buf = Vec::new();
+    f.take(cap as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("{name}: {e}"))?;
+    if buf.len() > cap {
+        return Err(format!(
+            "{name}: larger than {} MiB, the limit on one input document",
+            cap / (1024 * 1024)
+        ));
+    }
+    String::from_utf8(buf).map_err(|e| format!("{name}: not UTF-8: {e}"))
 }
 
 /// `{"patch", "groups": {name: {replicas, launch, terminate}}, "infeasible", "violations"}`.

@@ -36,15 +36,32 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, value_enum, default_value = "text", env = "RAYGATE_LOG_FORMAT")]
     pub log_format: LogFormat,
-    /// Largest accepted request body, bytes.
+    /// Largest accepted request body, bytes [default: the API server's own limit, 3 MiB].
     #[arg(long, default_value_t = crate::webhook::server::DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
+    /// Request bodies over 256 KiB buffered and handled at once (the memory bound, see
+    /// docs/hardening.md).
+    #[arg(long, default_value_t = crate::webhook::server::DEFAULT_LARGE_CONCURRENCY, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub large_concurrency: usize,
+    /// Large requests that may wait for a slot; more are answered 429.
+    #[arg(long, default_value_t = crate::webhook::server::DEFAULT_LARGE_QUEUE)]
+    pub large_queue: usize,
+    /// HTTPS connections open at once (at the cap the oldest is closed).
+    #[arg(long, default_value_t = crate::webhook::server::DEFAULT_MAX_CONNECTIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: usize,
+    /// Admin connections open at once (at the cap the oldest is closed).
+    #[arg(long, default_value_t = crate::webhook::server::DEFAULT_ADMIN_MAX_CONNECTIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub admin_max_connections: usize,
     /// Request timeout, seconds (keep below the webhook timeoutSeconds).
     #[arg(long, default_value_t = 8.0)]
     pub request_timeout: f64,
     /// After SIGTERM, keep serving (not ready) this many seconds before closing the listener.
     #[arg(long, default_value_t = 0.0)]
     pub shutdown_delay: f64,
+    /// TLS handshake and HTTP header timeout, seconds, on both ports (an idle keep-alive
+    /// connection is closed after it too).
+    #[arg(long, default_value_t = 10.0)]
+    pub header_timeout: f64,
     /// Longest wait for in-flight requests at shutdown, seconds.
     #[arg(long, default_value_t = 25.0)]
     pub drain_timeout: f64,
@@ -88,7 +105,12 @@ impl ServeArgs {
                 ..Default::default()
             },
             body_limit: self.body_limit,
+            large_concurrency: self.large_concurrency,
+            large_queue: self.large_queue,
+            max_connections: self.max_connections,
+            admin_max_connections: self.admin_max_connections,
             request_timeout: secs("request-timeout", self.request_timeout)?,
+            handshake_timeout: secs("header-timeout", self.header_timeout)?,
             shutdown_delay: secs("shutdown-delay", self.shutdown_delay)?,
             drain_timeout: secs("drain-timeout", self.drain_timeout)?,
             cert_poll_interval: secs("cert-poll-interval", self.cert_poll_interval)?,
@@ -130,6 +152,17 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    match crate::webhook::server::raise_fd_limit() {
+        Ok((old, new)) if old != new => {
+            tracing::info!(
+                old,
+                new,
+                "raised the open-files soft limit to the hard limit"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit"),
+    }
     let io_threads = args
         .io_threads
         .map_or_else(crate::webhook::server::default_io_threads, usize::from);

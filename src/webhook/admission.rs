@@ -123,6 +123,39 @@ fn admission_unreadable(status: u16, msg: String, uid: String, op: &'static str)
     }
 }
 
+/// The reply to a request whose body was not read (too large, server busy): the uid is
+/// unknown. `reason` is the Kubernetes `StatusReason` (`RequestEntityTooLarge`, ...).
+pub fn admission_refused(status: u16, reason: &str, msg: String) -> Reply {
+    let mut resp = AdmissionResponse::invalid(&msg);
+    resp.result.code = status;
+    resp.result.reason = reason.into();
+    Reply {
+        status,
+        body: json_bytes(&resp.into_review()),
+        outcome: Outcome {
+            decision: "refused",
+            detail: msg,
+            ..Default::default()
+        },
+    }
+}
+
+/// [`admission_refused`] for `/convert`: a ConversionReview.
+pub fn conversion_refused(status: u16, reason: &str, msg: String) -> Reply {
+    let mut st = Status::failure(&msg, reason);
+    st.code = status;
+    conversion_reply(
+        status,
+        ConversionResponse::invalid(st),
+        Outcome {
+            operation: "CONVERT",
+            decision: "refused",
+            detail: msg,
+            ..Default::default()
+        },
+    )
+}
+
 /// A readable request that we refuse to decide on: HTTP 200, `allowed: false`, uid echoed.
 fn admission_refuse(uid: &str, code: u16, msg: String, outcome: Outcome) -> Reply {
     let mut resp = AdmissionResponse::invalid(&msg);
@@ -148,12 +181,33 @@ fn allowed_response(uid: &str) -> AdmissionResponse {
     r
 }
 
+/// Bodies up to this size that [`crate::json`] does not read (nesting deeper than
+/// [`crate::json::MAX_DEPTH`], a number `serde_json` refuses) are read by `serde_json` for its
+/// exact error; larger ones are refused without building them (bounded memory).
+pub const SERDE_FALLBACK_MAX: usize = 256 * 1024;
+
+/// The body as one `Value` read by [`crate::json::parse_lean`]; on failure the text after
+/// "request body is not valid JSON: ".
+fn read_json(body: &[u8], skip: &[&str], elide: &[&str]) -> Result<Value, String> {
+    if let Some(v) = crate::json::parse_lean(body, skip, elide) {
+        return Ok(v);
+    }
+    // Syntax errors without building anything.
+    serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(|e| e.to_string())?;
+    if body.len() > SERDE_FALLBACK_MAX {
+        return Err(format!(
+            "a body over {SERDE_FALLBACK_MAX} bytes must nest at most {} levels deep and hold only numbers within range",
+            crate::json::MAX_DEPTH
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| e.to_string())
+}
+
 /// Reads the AdmissionReview; on failure returns the reply to send.
 ///
-/// Fast path: [`crate::json`] reads the whole body into one `Value` (the objects are built
-/// once, never re-read), and the envelope without the objects is read from it. Anything it
-/// does not accept as a well-formed AdmissionReview goes through the checked path, which
-/// produces the precise error reply.
+/// [`crate::json`] reads the whole body into one `Value` (the objects are built once, never
+/// re-read, and string arrays the rules never read are elided); the envelope is then read
+/// without the objects.
 /// With `skip_old`, `oldObject` is checked but not built (always `None`).
 fn parse_admission(body: &[u8], skip_old: bool) -> Result<RequestIn, Box<Reply>> {
     let skip: &[&str] = if skip_old {
@@ -161,26 +215,7 @@ fn parse_admission(body: &[u8], skip_old: bool) -> Result<RequestIn, Box<Reply>>
     } else {
         &[]
     };
-    if let Some(Value::Object(mut top)) = crate::json::parse_except(body, skip)
-        && top.get("apiVersion").and_then(Value::as_str) == Some(ADMISSION_API_VERSION)
-        && top.get("kind").and_then(Value::as_str) == Some("AdmissionReview")
-        && let Some(Value::Object(mut request)) = top.remove("request")
-    {
-        let object = request.remove("object");
-        let old_object = request.remove("oldObject");
-        if let Ok(mut r) = RequestIn::deserialize(&Value::Object(request))
-            && !r.uid.is_empty()
-        {
-            r.object = object.filter(|o| !o.is_null());
-            r.old_object = old_object.filter(|o| !o.is_null());
-            return Ok(r);
-        }
-    }
-    parse_admission_checked(body)
-}
-
-fn parse_admission_checked(body: &[u8]) -> Result<RequestIn, Box<Reply>> {
-    let mut v: Value = serde_json::from_slice(body).map_err(|e| {
+    let mut v = read_json(body, skip, crate::json::UNREAD_STRING_ARRAYS).map_err(|e| {
         Box::new(admission_unreadable(
             400,
             format!("request body is not valid JSON: {e}"),
@@ -216,8 +251,8 @@ fn parse_admission_checked(body: &[u8]) -> Result<RequestIn, Box<Reply>> {
             "",
         )));
     }
-    let request = match top.remove("request") {
-        Some(r) if r.is_object() => r,
+    let mut request = match top.remove("request") {
+        Some(Value::Object(r)) => r,
         _ => {
             return Err(Box::new(admission_unreadable(
                 400,
@@ -235,14 +270,20 @@ fn parse_admission_checked(body: &[u8]) -> Result<RequestIn, Box<Reply>> {
             "",
         )));
     }
-    serde_json::from_value::<RequestIn>(request).map_err(|e| {
+    // The envelope without the objects, so they are moved, never copied.
+    let object = request.remove("object");
+    let old_object = request.remove("oldObject");
+    let mut r = RequestIn::deserialize(&Value::Object(request)).map_err(|e| {
         Box::new(admission_unreadable(
             400,
             format!("AdmissionReview request is malformed: {e}"),
             uid,
             "",
         ))
-    })
+    })?;
+    r.object = object.filter(|o| !o.is_null());
+    r.old_object = old_object.filter(|o| !o.is_null());
+    Ok(r)
 }
 
 fn base_outcome(req: &RequestIn) -> Outcome {
@@ -285,7 +326,7 @@ fn raycluster_v1(req: &RequestIn, obj: Value, what: &str) -> Result<Value, Strin
     if av == conversion::V1 {
         return Ok(obj);
     }
-    conversion::convert(&obj, conversion::V1).map_err(|e| format!("request.{what}: {e}"))
+    conversion::convert_owned(obj, conversion::V1).map_err(|e| format!("request.{what}: {e}"))
 }
 
 fn is_v1alpha1_request(req: &RequestIn) -> bool {
@@ -631,7 +672,8 @@ fn conversion_invalid(status: u16, uid: String, msg: String) -> Reply {
 
 /// Handles `POST /convert`: every object or none.
 pub fn convert(body: &[u8]) -> Reply {
-    let v: Value = match serde_json::from_slice(body) {
+    // Conversion returns the objects whole: nothing is elided.
+    let v: Value = match read_json(body, &[], &[]) {
         Ok(v) => v,
         Err(e) => {
             return conversion_invalid(
@@ -658,13 +700,22 @@ pub fn convert(body: &[u8]) -> Reply {
             ),
         );
     }
+    // The objects are taken out first, so the envelope is read without copying them.
+    let mut v = v;
+    let objects = match v.pointer_mut("/request/objects") {
+        Some(o @ Value::Array(_)) => match std::mem::replace(o, Value::Array(Vec::new())) {
+            Value::Array(a) => Some(a),
+            _ => None,
+        },
+        _ => None,
+    };
     let review: ConversionReview = match serde_json::from_value(v) {
         Ok(r) => r,
         Err(e) => {
             return conversion_invalid(400, uid, format!("ConversionReview is malformed: {e}"));
         }
     };
-    let req = match ConversionRequest::from_review(review) {
+    let mut req = match ConversionRequest::from_review(review) {
         Ok(r) => r,
         Err(_) => return conversion_invalid(400, uid, "ConversionReview has no request".into()),
     };
@@ -672,20 +723,21 @@ pub fn convert(body: &[u8]) -> Reply {
         return conversion_invalid(400, uid, "ConversionReview request has no uid".into());
     }
     let desired = req.desired_api_version.clone();
-    let mut converted = Vec::with_capacity(req.objects.len());
+    // Each object is converted in place (moved, not copied).
+    let objects = objects.unwrap_or_else(|| std::mem::take(&mut req.objects));
+    let mut converted = Vec::with_capacity(objects.len());
     let mut failure = None;
-    for (i, obj) in req.objects.iter().enumerate() {
-        match conversion::convert(obj, &desired) {
+    for (i, obj) in objects.into_iter().enumerate() {
+        let meta = |key: &str| {
+            obj.pointer(key)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let (ns, name) = (meta("/metadata/namespace"), meta("/metadata/name"));
+        match conversion::convert_owned(obj, &desired) {
             Ok(o) => converted.push(o),
             Err(e) => {
-                let ns = obj
-                    .pointer("/metadata/namespace")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                let name = obj
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
                 failure = Some(format!(
                     "object {i} ({ns}/{name}) cannot be converted to {desired}: {e}"
                 ));

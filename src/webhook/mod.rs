@@ -6,9 +6,11 @@
 //! - [`admission`]: request bytes → response bytes for validate / mutate / convert.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`pool`]: the handler threads (first in, first out).
+//! - [`budget`]: room for request bodies and the connection caps (bounded memory and fds).
 //! - [`client`]: a small HTTPS client for tests and the load benchmark.
 
 pub mod admission;
+pub mod budget;
 pub mod client;
 pub mod metrics;
 pub mod pool;

@@ -9,15 +9,16 @@
 use crate::certs;
 use crate::violation::ValidateOptions;
 use crate::webhook::admission::{self, AdmissionConfig, Reply};
+use crate::webhook::budget::{BodyError, Budget, BudgetLimits, ConnSlot, ConnSlots};
 use crate::webhook::metrics::Metrics;
 use crate::webhook::pool::HandlerPool;
 use crate::webhook::tls::{CertSource, CertStore, TlsError, server_config};
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use bytes::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -36,11 +37,29 @@ use tokio_rustls::TlsAcceptor;
 pub const VALIDATE_PATH: &str = "/validate-ray-io-v1-raycluster";
 pub const MUTATE_PATH: &str = "/mutate-ray-io-v1-raycluster";
 pub const CONVERT_PATH: &str = "/convert";
-/// Default body limit: an UPDATE carries `object` and `oldObject`, each up to etcd's 1.5 MiB
-/// default request limit and more for large clusters.
-pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
-/// Bodies above this are handled on the blocking pool rather than a runtime worker.
-const INLINE_BODY_MAX: usize = 256 * 1024;
+/// Default body limit: the API server's own request-body limit, 3 MiB (kube-apiserver
+/// `staging/src/k8s.io/apiserver/pkg/server/config.go`, `NewConfig`:
+/// `MaxRequestBodyBytes: int64(3 * 1024 * 1024)`, twice etcd's recommended 1.5 MiB request).
+/// Nothing the API server accepts from a client is larger; an UPDATE review carries `object`
+/// and `oldObject`, both stored objects, so each is under etcd's 1.5 MiB request limit.
+pub const DEFAULT_BODY_LIMIT: usize = 3 * 1024 * 1024;
+/// Bodies above this are large: they take one of `large_concurrency` slots and are handled on
+/// the blocking pool rather than the handler threads (see [`crate::webhook::budget`]).
+pub const INLINE_BODY_MAX: usize = 256 * 1024;
+/// Default number of large bodies buffered and handled at once.
+pub const DEFAULT_LARGE_CONCURRENCY: usize = 1;
+/// Default number of large requests waiting for a slot before more are answered 429.
+pub const DEFAULT_LARGE_QUEUE: usize = 16;
+/// Default bytes of small bodies buffered at once.
+pub const DEFAULT_SMALL_BODY_BUDGET: usize = 16 * 1024 * 1024;
+/// Default cap on HTTPS connections (the API server needs a handful).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+/// Default cap on admin connections (probes and a metrics scraper).
+pub const DEFAULT_ADMIN_MAX_CONNECTIONS: usize = 16;
+/// HTTP/2 flow-control windows: what a client may send ahead of the handler, per connection
+/// and per stream (hyper's default is 1 MiB each). With the connection cap this bounds the
+/// request bytes buffered unread.
+const H2_WINDOW: u32 = 256 * 1024;
 
 /// Where the serving certificate comes from.
 #[derive(Debug, Clone)]
@@ -74,6 +93,16 @@ pub struct ServerOptions {
     pub cert_poll_interval: Duration,
     /// Handler threads (see [`crate::webhook::pool`]); 0 runs handlers on the runtime workers.
     pub handler_threads: usize,
+    /// Large bodies (over [`INLINE_BODY_MAX`]) buffered and handled at once.
+    pub large_concurrency: usize,
+    /// Large requests that may wait for a slot; more are answered 429.
+    pub large_queue: usize,
+    /// Bytes of small bodies buffered at once.
+    pub small_body_budget: usize,
+    /// HTTPS connections open at once; at the cap the oldest is closed.
+    pub max_connections: usize,
+    /// Admin connections open at once; at the cap the oldest is closed.
+    pub admin_max_connections: usize,
 }
 
 /// The default number of handler threads: the CPUs this process may use.
@@ -105,6 +134,11 @@ impl Default for ServerOptions {
             drain_timeout: Duration::from_secs(25),
             cert_poll_interval: Duration::from_secs(5),
             handler_threads: default_handler_threads(),
+            large_concurrency: DEFAULT_LARGE_CONCURRENCY,
+            large_queue: DEFAULT_LARGE_QUEUE,
+            small_body_budget: DEFAULT_SMALL_BODY_BUDGET,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            admin_max_connections: DEFAULT_ADMIN_MAX_CONNECTIONS,
         }
     }
 }
@@ -138,6 +172,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Where the handlers run (None: on the runtime worker that serves the request).
     pub pool: Option<Arc<HandlerPool>>,
+    /// Room for request bodies (see [`crate::webhook::budget`]).
+    pub budget: Arc<Budget>,
 }
 
 /// A bound, not yet running server.
@@ -180,6 +216,13 @@ impl Server {
                 0 => None,
                 n => Some(Arc::new(HandlerPool::start(n)?)),
             },
+            budget: Arc::new(Budget::new(BudgetLimits {
+                body_limit: opts.body_limit,
+                large_threshold: INLINE_BODY_MAX,
+                large_concurrency: opts.large_concurrency,
+                large_queue: opts.large_queue,
+                small_bytes: opts.small_body_budget,
+            })),
         };
         Ok(Server {
             opts,
@@ -207,6 +250,11 @@ impl Server {
         self.ephemeral_ca_pem.as_deref()
     }
 
+    /// The request-body budget (for tests: [`Budget::large_peak`]).
+    pub fn budget(&self) -> Arc<Budget> {
+        self.state.budget.clone()
+    }
+
     /// The certificate store (for tests: force a reload).
     pub fn cert_store(&self) -> Arc<CertStore> {
         self.store.clone()
@@ -231,15 +279,14 @@ impl Server {
                 .watch(opts.cert_poll_interval, stop_rx.clone()),
         );
 
-        let admin = admin_router(state.clone());
-        let mut admin_stop = stop_rx.clone();
-        let admin_task = tokio::spawn(async move {
-            let _ = axum::serve(admin_listener, admin)
-                .with_graceful_shutdown(async move {
-                    let _ = admin_stop.wait_for(|s| *s).await;
-                })
-                .await;
-        });
+        let admin_task = tokio::spawn(serve_admin(
+            admin_listener,
+            admin_router(state.clone()),
+            ConnSlots::new(opts.admin_max_connections),
+            opts.handshake_timeout,
+            stop_rx.clone(),
+        ));
+        let slots = ConnSlots::new(opts.max_connections);
 
         let router = webhook_router(state.clone(), &opts);
         let service = TowerToHyperService::new(router);
@@ -252,6 +299,8 @@ impl Server {
         builder
             .http2()
             .timer(TokioTimer::new())
+            .initial_connection_window_size(H2_WINDOW)
+            .initial_stream_window_size(H2_WINDOW)
             .max_concurrent_streams(256);
         let builder = Arc::new(builder);
         let graceful = GracefulShutdown::new();
@@ -270,7 +319,7 @@ impl Server {
                             continue;
                         }
                     };
-                    spawn_connection(tcp, peer, &acceptor, &builder, &service, graceful.watcher(), opts.handshake_timeout);
+                    spawn_connection(tcp, peer, &acceptor, &builder, &service, graceful.watcher(), opts.handshake_timeout, slots.admit());
                 }
             }
         }
@@ -289,7 +338,7 @@ impl Server {
                     _ = &mut deadline => break,
                     accepted = listener.accept() => {
                         if let Ok((tcp, peer)) = accepted {
-                            spawn_connection(tcp, peer, &acceptor, &builder, &service, graceful.watcher(), opts.handshake_timeout);
+                            spawn_connection(tcp, peer, &acceptor, &builder, &service, graceful.watcher(), opts.handshake_timeout, slots.admit());
                         }
                     }
                 }
@@ -314,6 +363,7 @@ impl Server {
 
 type Service = TowerToHyperService<Router>;
 
+#[allow(clippy::too_many_arguments)]
 fn spawn_connection(
     tcp: TcpStream,
     peer: SocketAddr,
@@ -322,22 +372,105 @@ fn spawn_connection(
     service: &Service,
     watcher: hyper_util::server::graceful::Watcher,
     hs_timeout: Duration,
+    mut slot: ConnSlot,
 ) {
     let _ = tcp.set_nodelay(true);
     let acceptor = acceptor.clone();
     let builder = builder.clone();
     let service = service.clone();
     tokio::spawn(async move {
-        let Some(tls) = handshake(tcp, peer, acceptor, hs_timeout).await else {
-            return;
+        let served = async {
+            let Some(tls) = handshake(tcp, peer, acceptor, hs_timeout).await else {
+                return;
+            };
+            let conn = builder
+                .serve_connection(TokioIo::new(tls), service)
+                .into_owned();
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
         };
-        let conn = builder
-            .serve_connection(TokioIo::new(tls), service)
-            .into_owned();
-        if let Err(e) = watcher.watch(conn).await {
-            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        tokio::select! {
+            _ = served => {}
+            _ = &mut slot.evicted => {
+                tracing::debug!(%peer, "connection closed: connection cap reached, oldest first");
+            }
         }
+        drop(slot);
     });
+}
+
+/// The admin listener: HTTP/1.1 with the TLS port's header timeout (which also closes idle
+/// keep-alive connections), a connection cap (oldest closed first), until `stop`.
+async fn serve_admin(
+    listener: TcpListener,
+    router: Router,
+    slots: Arc<ConnSlots>,
+    header_timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let service = TowerToHyperService::new(router);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            _ = async { drop(stop.wait_for(|s| *s).await) } => break,
+            accepted = listener.accept() => {
+                let (tcp, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "admin accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let mut slot = slots.admit();
+                let conn = builder.serve_connection(TokioIo::new(tcp), service.clone());
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    tokio::select! {
+                        r = conn => {
+                            if let Err(e) = r {
+                                tracing::debug!(%peer, error = %e, "admin connection ended with an error");
+                            }
+                        }
+                        _ = &mut slot.evicted => {
+                            tracing::debug!(%peer, "admin connection closed: connection cap reached, oldest first");
+                        }
+                    }
+                    drop(slot);
+                });
+            }
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(Duration::from_secs(1), graceful.shutdown()).await;
+}
+
+/// Raises the soft limit on open files to the hard limit; returns (old soft, new soft).
+pub fn raise_fd_limit() -> std::io::Result<(u64, u64)> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to an rlimit we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let old = lim.rlim_cur;
+        if lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok((old, lim.rlim_cur))
+    }
 }
 
 fn resolve_tls(mode: &TlsMode) -> Result<(CertSource, Option<String>), ServeError> {
@@ -430,7 +563,6 @@ pub fn webhook_router(state: AppState, opts: &ServerOptions) -> Router {
         .route(VALIDATE_PATH, post(validate_h))
         .route(MUTATE_PATH, post(mutate_h))
         .route(CONVERT_PATH, post(convert_h))
-        .layer(DefaultBodyLimit::max(opts.body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             opts.request_timeout,
@@ -463,22 +595,49 @@ fn dispatch(ep: Endpoint, body: &[u8], cfg: &AdmissionConfig) -> Reply {
     }
 }
 
-async fn handle(state: AppState, ep: Endpoint, body: Bytes) -> Response {
+async fn handle(state: AppState, ep: Endpoint, req: Request) -> Response {
     let start = Instant::now();
+    let content_length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let h1 = req.version() < axum::http::Version::HTTP_2;
+    let mut req_body = req.into_body();
+    let body = match state.budget.admit(content_length, &mut req_body).await {
+        Ok(b) => b,
+        Err(e) => {
+            if h1 && matches!(e, BodyError::TooLarge { .. }) {
+                // HTTP/1.1 has no way to stop an upload but closing the connection, and a
+                // client still writing then sees the reset, not the reply: read the rest of
+                // the body and throw it away (bounded in bytes and time) first.
+                let _ = tokio::time::timeout(
+                    DRAIN_TIME,
+                    discard(
+                        &mut req_body,
+                        DRAIN_MAX.max(state.budget.limits().body_limit),
+                    ),
+                )
+                .await;
+            }
+            return refused(&state, ep, e, start, req_body);
+        }
+    };
     // Large bodies take the blocking pool, so one huge UPDATE does not hold up the requests
-    // queued behind it on the handler threads.
-    let ran = if body.len() > INLINE_BODY_MAX {
+    // queued behind it on the handler threads; their slot (in `body`) is held until the reply
+    // is built.
+    let ran = if body.large {
         let cfg = state.cfg.clone();
-        tokio::task::spawn_blocking(move || dispatch(ep, &body, &cfg))
+        tokio::task::spawn_blocking(move || dispatch(ep, &body.bytes, &cfg))
             .await
             .map_err(|e| e.to_string())
     } else if let Some(pool) = &state.pool {
         let cfg = state.cfg.clone();
-        pool.run(move || dispatch(ep, &body, &cfg))
+        pool.run(move || dispatch(ep, &body.bytes, &cfg))
             .await
             .map_err(|e| e.to_string())
     } else {
-        Ok(dispatch(ep, &body, &state.cfg))
+        Ok(dispatch(ep, &body.bytes, &state.cfg))
     };
     let reply = match ran {
         Ok(r) => r,
@@ -530,16 +689,120 @@ async fn handle(state: AppState, ep: Endpoint, body: Bytes) -> Response {
         .into_response()
 }
 
-async fn validate_h(State(state): State<AppState>, body: Bytes) -> Response {
-    handle(state, Endpoint::Validate, body).await
+/// A body that was not admitted: 413 (too large), 429 (large-request queue full) or 400, with
+/// an AdmissionReview (or ConversionReview) body saying why. The uid is unknown: the body was
+/// not read.
+///
+/// The unread request body is dropped only after the reply has been sent: on HTTP/2 the
+/// stream is then reset with NO_ERROR (RFC 9113 §8.1: "stop sending, the response is
+/// complete") instead of CANCEL before the reply, which left the client with no status.
+fn refused(
+    state: &AppState,
+    ep: Endpoint,
+    e: BodyError,
+    start: Instant,
+    unread: axum::body::Body,
+) -> Response {
+    let (status, reason, msg) = match e {
+        BodyError::TooLarge { limit } => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            format!("request body is larger than the webhook's limit of {limit} bytes"),
+        ),
+        BodyError::Busy => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "too many large requests in progress; retry later".to_string(),
+        ),
+        BodyError::Read(e) => (
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("cannot read the request body: {e}"),
+        ),
+    };
+    let reply = match ep {
+        Endpoint::Convert => admission::conversion_refused(status.as_u16(), reason, msg),
+        _ => admission::admission_refused(status.as_u16(), reason, msg),
+    };
+    let o = &reply.outcome;
+    state
+        .metrics
+        .observe(ep.name(), "UNKNOWN", o.decision, start.elapsed());
+    tracing::warn!(
+        target: "raygate::webhook::request",
+        endpoint = ep.name(),
+        status = status.as_u16(),
+        detail = %o.detail,
+        "request refused"
+    );
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        axum::body::Body::new(ThenDrop {
+            data: Some(Bytes::from(reply.body)),
+            _unread: unread,
+        }),
+    )
+        .into_response()
 }
 
-async fn mutate_h(State(state): State<AppState>, body: Bytes) -> Response {
-    handle(state, Endpoint::Mutate, body).await
+/// Most bytes of an over-limit HTTP/1.1 body read and thrown away before the 413.
+const DRAIN_MAX: usize = 16 * 1024 * 1024;
+/// Longest time spent on that.
+const DRAIN_TIME: Duration = Duration::from_secs(3);
+
+async fn discard(body: &mut axum::body::Body, max: usize) {
+    use http_body_util::BodyExt;
+    let mut n = 0;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(d) = frame.into_data() {
+            n += d.len();
+            if n > max {
+                return;
+            }
+        }
+    }
 }
 
-async fn convert_h(State(state): State<AppState>, body: Bytes) -> Response {
-    handle(state, Endpoint::Convert, body).await
+/// A response body that owns the unread request body until the response has been sent.
+struct ThenDrop {
+    data: Option<Bytes>,
+    _unread: axum::body::Body,
+}
+
+impl hyper::body::Body for ThenDrop {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(self.data.take().map(|d| Ok(hyper::body::Frame::data(d))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
+    }
+}
+
+async fn validate_h(State(state): State<AppState>, req: Request) -> Response {
+    handle(state, Endpoint::Validate, req).await
+}
+
+async fn mutate_h(State(state): State<AppState>, req: Request) -> Response {
+    handle(state, Endpoint::Mutate, req).await
+}
+
+async fn convert_h(State(state): State<AppState>, req: Request) -> Response {
+    handle(state, Endpoint::Convert, req).await
 }
 
 /// Plain-HTTP admin endpoints: `/healthz`, `/readyz`, `/metrics`.

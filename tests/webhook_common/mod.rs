@@ -76,6 +76,7 @@ pub struct TestServer {
     pub admin: SocketAddr,
     pub ca_pem: String,
     pub store: std::sync::Arc<raygate::webhook::tls::CertStore>,
+    pub budget: std::sync::Arc<raygate::webhook::budget::Budget>,
     stop: Option<oneshot::Sender<()>>,
     join: Option<tokio::task::JoinHandle<Result<(), raygate::webhook::server::ServeError>>>,
     _certs: Option<Certs>,
@@ -111,6 +112,7 @@ pub async fn start_with(opts: ServerOptions, ca_pem: String, certs: Option<Certs
         .map(str::to_string)
         .unwrap_or(ca_pem);
     let store = server.cert_store();
+    let budget = server.budget();
     let (tx, rx) = oneshot::channel::<()>();
     let join = tokio::spawn(server.run(async move {
         let _ = rx.await;
@@ -120,6 +122,7 @@ pub async fn start_with(opts: ServerOptions, ca_pem: String, certs: Option<Certs
         admin,
         ca_pem,
         store,
+        budget,
         stop: Some(tx),
         join: Some(join),
         _certs: certs,
@@ -149,6 +152,11 @@ impl TestServer {
 
     pub async fn admin_get(&self, path: &str) -> (u16, String) {
         admin_get(self.admin, path).await
+    }
+
+    /// Most large requests the server held at once.
+    pub fn large_peak(&self) -> usize {
+        self.budget.large_peak()
     }
 }
 
@@ -281,11 +289,21 @@ fn text_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 // The child is waited for by the caller or in `Drop`.
 #[allow(clippy::zombie_processes)]
 pub fn spawn_serve(format: &str, extra: &[&str]) -> Proc {
+    spawn_serve_with(format, extra, |_| {})
+}
+
+/// [`spawn_serve`], with a last say on the command (environment, resource limits).
+#[allow(clippy::zombie_processes)]
+pub fn spawn_serve_with(
+    format: &str,
+    extra: &[&str],
+    edit: impl FnOnce(&mut std::process::Command),
+) -> Proc {
     use std::io::BufRead;
     use std::time::Instant;
     let certs = gen_certs();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_raygate"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_raygate"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
         .args(["--admin-listen", "127.0.0.1:0"])
         .arg("--tls-cert")
         .arg(&certs.cert)
@@ -295,9 +313,9 @@ pub fn spawn_serve(format: &str, extra: &[&str]) -> Proc {
         .args(extra)
         .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn raygate serve");
+        .stderr(std::process::Stdio::piped());
+    edit(&mut cmd);
+    let mut child = cmd.spawn().expect("spawn raygate serve");
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
