@@ -2,47 +2,13 @@
 //! malformed YAML, duplicate keys, non-UTF-8, empty files, stdin, a 100 MB file, a directory
 //! of 20,000 files, and every output format.
 
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{bin, run, run_stdin, text};
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-
-/// The binary under test; `RAYGATE_BIN` overrides it (useful when several checkouts share one
-/// `CARGO_TARGET_DIR`, where `target/debug/raygate` is whichever was built last).
-fn bin() -> Command {
-    Command::new(
-        std::env::var("RAYGATE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_raygate").to_string()),
-    )
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("run raygate")
-}
-
-fn run_stdin(args: &[&str], input: &[u8]) -> Output {
-    let mut child = bin()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn raygate");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let data = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&data);
-    });
-    let out = child.wait_with_output().expect("wait");
-    let _ = writer.join();
-    out
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn no_panic(o: &Output) {
     let t = text(o);

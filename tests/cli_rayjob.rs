@@ -2,31 +2,13 @@
 //! binary: the embedded-spec error is found with `file:line:column` in every output format, from
 //! a file, a directory, stdin and a `kind: List`; `default` fills the embedded spec.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-
-fn bin() -> Command {
-    Command::new(
-        std::env::var("RAYGATE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_raygate").to_string()),
-    )
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::run_stdin;
+use std::process::Output;
 
 fn run(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = bin()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn raygate");
-    let mut input = child.stdin.take().expect("stdin");
-    let data = stdin.unwrap_or("").to_string();
-    let w = std::thread::spawn(move || {
-        let _ = input.write_all(data.as_bytes());
-    });
-    let out = child.wait_with_output().expect("wait");
-    let _ = w.join();
-    out
+    run_stdin(args, stdin.unwrap_or(""))
 }
 
 fn stdout(o: &Output) -> String {
@@ -113,9 +95,8 @@ fn the_embedded_error_fails_in_every_format_with_its_position() {
 
 #[test]
 fn list_objects_and_the_other_kinds() {
-    let list = format!(
-        "apiVersion: v1\nkind: List\nitems:\n- apiVersion: ray.io/v1\n  kind: RayService\n  metadata: {{name: svc}}\n  spec:\n    rayClusterConfig:\n      headGroupSpec:\n        template:\n          spec:\n            containers: []\n- apiVersion: ray.io/v1\n  kind: RayCronJob\n  metadata: {{name: cron}}\n  spec:\n    schedule: \"61 * * * *\"\n    jobTemplate:\n      clusterSelector: {{ray.io/cluster: c}}\n"
-    );
+    let list = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: ray.io/v1\n  kind: RayService\n  metadata: {name: svc}\n  spec:\n    rayClusterConfig:\n      headGroupSpec:\n        template:\n          spec:\n            containers: []\n- apiVersion: ray.io/v1\n  kind: RayCronJob\n  metadata: {name: cron}\n  spec:\n    schedule: \"61 * * * *\"\n    jobTemplate:\n      clusterSelector: {ray.io/cluster: c}\n"
+        .to_string();
     let o = run(&["validate", "-o", "json", "-"], Some(&list));
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

@@ -4,22 +4,12 @@
 //! shortDescription/help/helpUri and URIs relative to %SRCROOT%; JUnit with time/file and test
 //! names that stay when lines move; `raygate explain` covering every rule id.
 
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{bin, text};
+
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn bin() -> Command {
-    Command::new(
-        std::env::var("RAYGATE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_raygate").to_string()),
-    )
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use std::process::Command;
 
 const BAD: &str = "apiVersion: ray.io/v1
 kind: RayCluster
