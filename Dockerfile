@@ -10,7 +10,7 @@
 #     resets PATH to /usr/local/bin:/usr/bin:/bin).
 # So the runtime base is Debian slim (bash, glibc), not distroless.
 #
-# The build stage is replayed without Docker by scripts/dockerfile-replay.sh (CI runs it): keep its
+# The build stage is replayed without Docker by scripts/dockerfile-replay.sh (not yet in CI): keep its
 # instructions to FROM / WORKDIR / COPY <repo paths> <dest> / RUN with paths relative to WORKDIR,
 # and put what the runtime stage takes under `out/`.
 #
