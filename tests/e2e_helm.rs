@@ -248,6 +248,19 @@ async fn start_local_webhook(secrets: &Api<Secret>, tls_secret: &str, port: u16)
     }
 }
 
+/// cert-manager's Issuer and Certificate kinds (stand-in CRDs; no cert-manager runs here).
+async fn cert_manager_crds(client: &kube::Client) {
+    stand_in_crds(
+        client,
+        "cert-manager.io",
+        &[
+            ("Issuer", "issuers", "Namespaced"),
+            ("Certificate", "certificates", "Namespaced"),
+        ],
+    )
+    .await;
+}
+
 /// Stand-in CRDs (open schema) for kinds whose operators are not part of this project.
 async fn stand_in_crds(client: &kube::Client, group: &str, kinds: &[(&str, &str, &str)]) {
     for (kind, plural, scope) in kinds {
@@ -627,15 +640,7 @@ fn cert_manager_and_user_secret_modes_install_and_uninstall() {
         let cp = controlplane::shared();
         let client = cp.client();
         install_kuberay_crd(&client).await;
-        stand_in_crds(
-            &client,
-            "cert-manager.io",
-            &[
-                ("Issuer", "issuers", "Namespaced"),
-                ("Certificate", "certificates", "Namespaced"),
-            ],
-        )
-        .await;
+        cert_manager_crds(&client).await;
 
         // cert-manager: the chart's Issuers and Certificates are accepted, both webhook
         // configurations ask cainjector for the Certificate's CA; uninstall removes all of it.
@@ -739,15 +744,7 @@ fn every_supported_combination_passes_a_server_side_dry_run_apply() {
         let cp = controlplane::shared();
         let client = cp.client();
         install_kuberay_crd(&client).await;
-        stand_in_crds(
-            &client,
-            "cert-manager.io",
-            &[
-                ("Issuer", "issuers", "Namespaced"),
-                ("Certificate", "certificates", "Namespaced"),
-            ],
-        )
-        .await;
+        cert_manager_crds(&client).await;
         stand_in_crds(
             &client,
             "monitoring.coreos.com",
