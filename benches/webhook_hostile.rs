@@ -94,17 +94,7 @@ struct Srv {
 
 fn start_server(extra: &[String]) -> Srv {
     let dir = tempfile::tempdir().expect("tempdir");
-    let g = raygate::certs::generate(
-        "raygate-webhook",
-        &["localhost".to_string()],
-        &["127.0.0.1".parse().expect("ip")],
-        1,
-        1,
-    )
-    .expect("certs");
-    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
-    std::fs::write(&cert, &g.cert_pem).expect("write");
-    std::fs::write(&key, &g.key_pem).expect("write");
+    let (cert, key, ca_pem) = support::loopback_cert(dir.path());
     let bin = std::env::var("RAYGATE_BENCH_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_raygate").to_string());
     let mut child = Command::new(bin)
@@ -156,7 +146,7 @@ fn start_server(extra: &[String]) -> Srv {
             child,
             addr,
         },
-        ca_pem: g.ca_cert_pem,
+        ca_pem,
         _dir: dir,
     }
 }

@@ -170,17 +170,7 @@ struct ServerProc {
 
 fn start_server(log: &str) -> ServerProc {
     let dir = tempfile::tempdir().expect("tempdir");
-    let g = raygate::certs::generate(
-        "raygate-webhook",
-        &["localhost".to_string()],
-        &["127.0.0.1".parse().expect("ip")],
-        1,
-        1,
-    )
-    .expect("certs");
-    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
-    std::fs::write(&cert, &g.cert_pem).expect("write");
-    std::fs::write(&key, &g.key_pem).expect("write");
+    let (cert, key, ca_pem) = support::loopback_cert(dir.path());
     // RAYGATE_BENCH_BIN: a copy of the binary, for shared target dirs where another checkout
     // may overwrite target/release/raygate.
     let bin = std::env::var("RAYGATE_BENCH_BIN")
@@ -257,7 +247,7 @@ fn start_server(log: &str) -> ServerProc {
             child,
             addr,
         },
-        ca_pem: g.ca_cert_pem,
+        ca_pem,
         log_lines,
         _dir: dir,
     }

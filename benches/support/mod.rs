@@ -378,3 +378,20 @@ pub fn loadavg() -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// A serving certificate for `localhost`/127.0.0.1 written as `tls.crt`/`tls.key` into `dir`:
+/// (certificate path, key path, CA PEM for the client).
+pub fn loopback_cert(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, String) {
+    let g = raygate::certs::generate(
+        "raygate-webhook",
+        &["localhost".to_string()],
+        &["127.0.0.1".parse().expect("ip")],
+        1,
+        1,
+    )
+    .expect("certs");
+    let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    std::fs::write(&cert, &g.cert_pem).expect("write");
+    std::fs::write(&key, &g.key_pem).expect("write");
+    (cert, key, g.ca_cert_pem)
+}
