@@ -281,7 +281,7 @@ impl Checker {
         let loc = doc.locate(&full);
         // A fix specific to this finding (a gate to enable), else the rule's `Fix:` line.
         let help = crate::rules::help(&v.rule, &v.message)
-            .or_else(|| crate::cli::explain::fix(&v.rule).map(str::to_string));
+            .or_else(|| crate::rules::docs::fix(&v.rule).map(str::to_string));
         Finding {
             help,
             rule: v.rule,

@@ -11,6 +11,7 @@
 //! borrowed JSON; they never re-serialize it, so nothing is lost.
 
 pub mod crd;
+pub mod docs;
 pub mod gotime;
 pub mod k8s;
 pub mod kinds;
