@@ -439,7 +439,14 @@ fn self_managed_install_upgrade_uninstall_through_the_api_server() {
         );
 
         // Install.
-        helm_ok(&["install", release], ns, &sets);
+        let notes = helm_ok(&["install", release], ns, &sets);
+        // NOTES.txt tells how to apply the CRD patch the test applies below, and how to undo it.
+        assert!(
+            notes.contains(
+                "kubectl patch crd rayclusters.ray.io --type merge --patch-file /dev/stdin"
+            ) && notes.contains(r#""value":{"strategy":"None"}"#),
+            "NOTES: {notes}"
+        );
         let manifest = helm_ok(&["get", "manifest", release], ns, &[]);
         let objects = manifest_objects(&manifest);
         let kinds: BTreeSet<&str> = objects.iter().map(|o| o.1.as_str()).collect();
