@@ -5,6 +5,7 @@
 //!
 //! pure core:
 //! - [`violation`]  — `Violation`, `Severity`, `FeatureGates`, `ValidateOptions` (shared vocabulary)
+//! - [`kinds`]      — the `ray.io` kinds `validate` checks; `--skip` / `--reject` classification
 //! - [`model`]      — RayCluster `ray.io/v1` / `v1alpha1` typed views (serde + schemars)
 //! - [`quantity`]   — exact Kubernetes quantity parsing and comparison
 //! - [`rules`]      — every KubeRay rule plus raygate's own checks; all violations at once
@@ -24,6 +25,7 @@ pub mod conversion;
 pub mod defaulting;
 pub mod gcs;
 pub mod json;
+pub mod kinds;
 pub mod model;
 pub mod pipeline;
 pub mod quantity;
@@ -33,3 +35,22 @@ pub mod signal;
 pub mod violation;
 pub mod webhook;
 pub mod yaml;
+
+/// The KubeRay release whose rules, messages, CRDs and feature gates raygate reproduces.
+pub const KUBERAY_VERSION: &str = "v1.7.0";
+/// The Ray release whose autoscaler v2 semantics and GCS protocol raygate follows (and tests with).
+pub const RAY_VERSION: &str = "2.60.0";
+/// The git commit raygate was built from (`unknown` outside a checkout; `RAYGATE_GIT_COMMIT`
+/// overrides it at build time).
+pub const GIT_COMMIT: &str = env!("RAYGATE_GIT_COMMIT");
+
+/// `raygate --version`: `0.1.0 (commit 1234abcd5678; KubeRay v1.7.0, Ray 2.60.0)`.
+pub fn long_version() -> &'static str {
+    static V: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    V.get_or_init(|| {
+        format!(
+            "{} (commit {GIT_COMMIT}; KubeRay {KUBERAY_VERSION}, Ray {RAY_VERSION})",
+            env!("CARGO_PKG_VERSION")
+        )
+    })
+}

@@ -7,7 +7,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// raygate: make KubeRay RayClusters safe and self-scaling.
 #[derive(Parser, Debug)]
-#[command(name = "raygate", version, about)]
+#[command(
+    name = "raygate",
+    version = raygate::long_version(),
+    about,
+    after_help = "Exit status: 0 success; 1 findings that are errors (validate: an invalid or unchecked ray.io object); 2 unreadable input or a usage error. See `raygate validate --help`."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -28,6 +33,8 @@ enum Command {
     Default(raygate::cli::default::DefaultArgs),
     /// Write the JSON Schemas generated from the Rust model.
     Schema(raygate::cli::schema::SchemaArgs),
+    /// Explain a rule id from validate's findings: what it means and how to fix it.
+    Explain(raygate::cli::explain::ExplainArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,5 +66,6 @@ fn main() -> ExitCode {
         Command::Validate(args) => raygate::cli::validate::run(args),
         Command::Default(args) => raygate::cli::default::run(args),
         Command::Schema(args) => raygate::cli::schema::run(args),
+        Command::Explain(args) => raygate::cli::explain::run(args),
     }
 }

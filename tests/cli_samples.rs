@@ -160,7 +160,7 @@ fn human_output_is_rustc_like() {
     assert_eq!(o.status.code(), Some(1));
     let out = String::from_utf8(o.stdout).unwrap();
     let expected = format!(
-        "error[T1]: spec.tlsOptions requires the RayClusterMTLS feature gate to be enabled\n  --> {p}:15:3\n   |\n15 |   tlsOptions:\n   |   ^^^^^^^^^^ spec.tlsOptions\n   |\n"
+        "error[T1]: RayCluster raycluster-mtls: spec.tlsOptions requires the RayClusterMTLS feature gate to be enabled\n  --> {p}:15:3\n   |\n15 |   tlsOptions:\n   |   ^^^^^^^^^^ spec.tlsOptions\n   |\n   = help: enable the gate: `--feature-gates RayClusterMTLS=true` (on the KubeRay operator, and on raygate validate/serve)\n\n"
     );
     assert!(out.starts_with(&expected), "{out}");
     assert!(out.contains("1 RayCluster(s): 0 valid, 1 invalid"), "{out}");

@@ -45,6 +45,7 @@ fn pure_files() -> Vec<PathBuf> {
         "defaulting.rs",
         "conversion.rs",
         "violation.rs",
+        "kinds.rs",
         "json.rs",
         "autoscale/types.rs",
     ] {

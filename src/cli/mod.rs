@@ -3,6 +3,7 @@
 pub mod autoscale;
 pub mod certs;
 pub mod default;
+pub mod explain;
 pub mod logbuf;
 pub mod logfmt;
 pub mod output;

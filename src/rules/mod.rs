@@ -230,3 +230,18 @@ pub fn deserialize_with_path<'de, T: Deserialize<'de>>(
         },
     }
 }
+
+/// A `help:` line for a finding, where raygate knows the fix: a feature gate named in the
+/// message is enabled with `--feature-gates NAME=true` (on the operator and on `raygate
+/// validate`/`serve`).
+pub fn help(rule: &str, message: &str) -> Option<String> {
+    let _ = rule;
+    let gate = crate::violation::KUBERAY_GATES
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| message.contains(&format!("{n} feature gate")))
+        .max_by_key(|n| n.len())?;
+    Some(format!(
+        "enable the gate: `--feature-gates {gate}=true` (on the KubeRay operator, and on raygate validate/serve)"
+    ))
+}

@@ -1,10 +1,9 @@
 //! Renderers for `raygate validate`: human (rustc-like), json, junit, sarif, github.
 
-use crate::pipeline::{DocReport, DocStatus, FileReport, Finding};
+use crate::pipeline::{DocStatus, FileReport, Finding};
 use crate::violation::Severity;
 use serde::Serialize;
 use serde_json::json;
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 /// `-o` values.
@@ -19,9 +18,13 @@ pub enum Format {
 
 /// Totals over a run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub files: usize,
     pub documents: usize,
+    /// Documents given a verdict (valid or invalid), of every kind.
+    pub checked: usize,
+    /// Of those, RayClusters.
     pub rayclusters: usize,
     pub valid: usize,
     pub invalid: usize,
@@ -41,15 +44,15 @@ impl Summary {
         }
         for d in &f.documents {
             self.documents += 1;
+            if matches!(d.status, DocStatus::Valid | DocStatus::Invalid) {
+                self.checked += 1;
+                if d.kind.as_deref() == Some("RayCluster") {
+                    self.rayclusters += 1;
+                }
+            }
             match d.status {
-                DocStatus::Valid => {
-                    self.rayclusters += 1;
-                    self.valid += 1
-                }
-                DocStatus::Invalid => {
-                    self.rayclusters += 1;
-                    self.invalid += 1
-                }
+                DocStatus::Valid => self.valid += 1,
+                DocStatus::Invalid => self.invalid += 1,
                 DocStatus::Skipped => self.skipped += 1,
                 DocStatus::Unreadable => self.unreadable += 1,
             }
@@ -70,9 +73,17 @@ impl Summary {
     }
 
     pub fn line(&self) -> String {
+        let what = if self.checked == self.rayclusters {
+            format!("{} RayCluster(s)", self.rayclusters)
+        } else {
+            format!(
+                "{} object(s) ({} RayCluster(s))",
+                self.checked, self.rayclusters
+            )
+        };
         let mut s = format!(
-            "{} file(s), {} RayCluster(s): {} valid, {} invalid; {} other document(s) skipped",
-            self.files, self.rayclusters, self.valid, self.invalid, self.skipped
+            "{} file(s), {what}: {} valid, {} invalid; {} other document(s) skipped",
+            self.files, self.valid, self.invalid, self.skipped
         );
         if self.unreadable > 0 {
             let _ = write!(s, "; {} unreadable", self.unreadable);
@@ -94,10 +105,28 @@ fn sev_word(s: Severity) -> &'static str {
 }
 
 /// rustc-style rendering of one finding.
-pub fn human_finding(path: &str, f: &Finding, out: &mut String) {
-    let _ = writeln!(out, "{}[{}]: {}", sev_word(f.severity), f.rule, f.message);
+///
+/// `object` (`RayCluster ns/name`) goes into the header: `error[W5]: RayCluster ns/a: message`.
+pub fn human_finding(path: &str, object: Option<&str>, f: &Finding, out: &mut String) {
+    match object {
+        Some(o) => {
+            let _ = writeln!(
+                out,
+                "{}[{}]: {o}: {}",
+                sev_word(f.severity),
+                f.rule,
+                f.message
+            );
+        }
+        None => {
+            let _ = writeln!(out, "{}[{}]: {}", sev_word(f.severity), f.rule, f.message);
+        }
+    }
     if f.line == 0 {
         let _ = writeln!(out, "  --> {path}");
+        if let Some(h) = &f.help {
+            let _ = writeln!(out, "   = help: {h}");
+        }
         out.push('\n');
         return;
     }
@@ -130,6 +159,9 @@ pub fn human_finding(path: &str, f: &Finding, out: &mut String) {
             }
         }
     }
+    if let Some(h) = &f.help {
+        let _ = writeln!(out, "{pad} = help: {h}");
+    }
     out.push('\n');
 }
 
@@ -142,7 +174,7 @@ pub fn human_file(f: &FileReport, summary: bool, verbose: bool, out: &mut String
             "UNREADABLE"
         } else if s.invalid > 0 {
             "INVALID"
-        } else if s.rayclusters > 0 {
+        } else if s.checked > 0 {
             "OK"
         } else {
             "no RayCluster"
@@ -176,8 +208,9 @@ pub fn human_file(f: &FileReport, summary: bool, verbose: bool, out: &mut String
                 d.note.as_deref().unwrap_or("")
             );
         }
+        let object = d.object();
         for x in &d.findings {
-            human_finding(&f.path, x, out);
+            human_finding(&f.path, object.as_deref(), x, out);
         }
     }
 }
@@ -228,7 +261,12 @@ pub fn github_file(f: &FileReport, out: &mut String) {
 
 /// The whole run as JSON.
 pub fn json_report(files: &[FileReport], s: &Summary) -> String {
-    let v = json!({"files": files, "summary": s, "exitCode": s.exit_code()});
+    let v = json!({
+        "tool": {"name": "raygate", "version": env!("CARGO_PKG_VERSION")},
+        "files": files,
+        "summary": s,
+        "exitCode": s.exit_code(),
+    });
     let mut out = serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".into());
     out.push('\n');
     out
@@ -252,41 +290,72 @@ fn xml_escape(s: &str) -> String {
     o
 }
 
-fn case_name(d: &DocReport) -> String {
-    format!(
-        "{}/{} (line {})",
-        d.kind.as_deref().unwrap_or("document"),
-        d.name.as_deref().unwrap_or("-"),
-        d.line
-    )
+/// Test case names that do not change when lines move: `RayCluster team-a/name`, or for a
+/// document without kind/name its position among the file's documents (`document 3`);
+/// repeated names get ` #2`, ` #3`.
+fn case_names(f: &FileReport) -> Vec<String> {
+    let mut seen: std::collections::HashMap<String, usize> = Default::default();
+    f.documents
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let base = match (&d.kind, &d.name) {
+                (Some(_), Some(_)) => d.object().unwrap_or_default(),
+                (Some(k), None) => format!("{k} (document {})", i + 1),
+                _ => format!("document {}", i + 1),
+            };
+            let n = seen.entry(base.clone()).or_insert(0);
+            *n += 1;
+            if *n == 1 {
+                base
+            } else {
+                format!("{base} #{n}")
+            }
+        })
+        .collect()
 }
 
-/// JUnit XML: one testsuite per file, one testcase per document.
-pub fn junit_report(files: &[FileReport], s: &Summary) -> String {
+fn secs(nanos: u64) -> String {
+    format!("{:.6}", nanos as f64 / 1e9)
+}
+
+/// JUnit XML: one testsuite per file, one testcase per document (`file`, `time` on each;
+/// names from [`case_names`]). `total_nanos` is the run's wall-clock time.
+pub fn junit_report(files: &[FileReport], s: &Summary, total_nanos: u64) -> String {
     let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         o,
-        "<testsuites name=\"raygate validate\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">",
-        s.documents, s.invalid, s.unreadable, s.skipped
+        "<testsuites name=\"raygate validate\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\">",
+        s.documents,
+        s.invalid,
+        s.unreadable,
+        s.skipped,
+        secs(total_nanos)
     );
     for f in files {
         let mut fs = Summary::default();
         fs.add(f);
+        let file_nanos: u64 = f.documents.iter().map(|d| d.nanos).sum();
         let _ = writeln!(
             o,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">",
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\" file=\"{}\">",
             xml_escape(&f.path),
             fs.documents,
             fs.invalid,
             fs.unreadable,
-            fs.skipped
+            fs.skipped,
+            secs(file_nanos),
+            xml_escape(&f.path)
         );
-        for d in &f.documents {
+        for (d, name) in f.documents.iter().zip(case_names(f)) {
             let _ = write!(
                 o,
-                "    <testcase name=\"{}\" classname=\"{}\"",
-                xml_escape(&case_name(d)),
-                xml_escape(&f.path)
+                "    <testcase name=\"{}\" classname=\"{}\" file=\"{}\" line=\"{}\" time=\"{}\"",
+                xml_escape(&name),
+                xml_escape(&f.path),
+                xml_escape(&f.path),
+                d.line,
+                secs(d.nanos)
             );
             let body: Vec<&Finding> = d.findings.iter().collect();
             match d.status {
@@ -294,7 +363,7 @@ pub fn junit_report(files: &[FileReport], s: &Summary) -> String {
                     let _ = writeln!(
                         o,
                         "><skipped message=\"{}\"/></testcase>",
-                        xml_escape(d.note.as_deref().unwrap_or("not a RayCluster"))
+                        xml_escape(d.note.as_deref().unwrap_or("not checked"))
                     );
                 }
                 DocStatus::Valid if body.is_empty() => {
@@ -307,6 +376,16 @@ pub fn junit_report(files: &[FileReport], s: &Summary) -> String {
                     } else {
                         "failure"
                     };
+                    let line = |x: &Finding| {
+                        let mut t = format!(
+                            "{}:{}:{}: [{}] {}: {}",
+                            f.path, x.line, x.column, x.rule, x.path, x.message
+                        );
+                        if let Some(h) = &x.help {
+                            let _ = write!(t, " (help: {h})");
+                        }
+                        t
+                    };
                     let errors: Vec<&&Finding> = body
                         .iter()
                         .filter(|x| x.severity == Severity::Error)
@@ -314,11 +393,7 @@ pub fn junit_report(files: &[FileReport], s: &Summary) -> String {
                     if let Some(first) = errors.first() {
                         let mut text = String::new();
                         for x in &errors {
-                            let _ = writeln!(
-                                text,
-                                "{}:{}:{}: [{}] {}: {}",
-                                f.path, x.line, x.column, x.rule, x.path, x.message
-                            );
+                            let _ = writeln!(text, "{}", line(x));
                         }
                         let _ = writeln!(
                             o,
@@ -335,11 +410,7 @@ pub fn junit_report(files: &[FileReport], s: &Summary) -> String {
                     if !warns.is_empty() {
                         let mut text = String::new();
                         for x in warns {
-                            let _ = writeln!(
-                                text,
-                                "warning: {}:{}:{}: [{}] {}: {}",
-                                f.path, x.line, x.column, x.rule, x.path, x.message
-                            );
+                            let _ = writeln!(text, "warning: {}", line(x));
                         }
                         let _ = writeln!(o, "      <system-out>{}</system-out>", xml_escape(&text));
                     }
@@ -353,47 +424,189 @@ pub fn junit_report(files: &[FileReport], s: &Summary) -> String {
     o
 }
 
-/// SARIF 2.1.0.
-pub fn sarif_report(files: &[FileReport]) -> String {
-    let mut rules = BTreeSet::new();
-    let mut results = Vec::new();
+/// Where SARIF paths are relative to, and where rule docs live.
+#[derive(Debug, Clone, Default)]
+pub struct SarifOptions {
+    /// `%SRCROOT%`: an absolute directory; artifact URIs under it are relative to it.
+    pub srcroot: Option<std::path::PathBuf>,
+    /// Base URL of `docs/rules/` (ending in `/`): `helpUri` is `<base><ID>.md`.
+    pub docs_url: Option<String>,
+    /// What relative input paths are relative to (the current directory).
+    pub cwd: Option<std::path::PathBuf>,
+}
+
+/// Percent-encodes what may not appear in a URI path (RFC 3986 `pchar` plus `/`).
+fn uri_path(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for b in s.bytes() {
+        let keep = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'/'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b'@'
+            );
+        if keep {
+            o.push(b as char);
+        } else {
+            let _ = write!(o, "%{b:02X}");
+        }
+    }
+    o
+}
+
+/// `file:///abs/dir/` for a directory.
+fn file_uri_dir(dir: &std::path::Path) -> String {
+    let mut u = format!("file://{}", uri_path(&dir.to_string_lossy()));
+    if !u.ends_with('/') {
+        u.push('/');
+    }
+    u
+}
+
+/// The SARIF `artifactLocation` of an input path: relative to `%SRCROOT%` when under it.
+fn artifact_location(
+    path: &str,
+    srcroot: Option<&std::path::Path>,
+    cwd: Option<&std::path::Path>,
+) -> serde_json::Value {
+    if path == "<stdin>" {
+        return json!({"uri": "stdin", "description": {"text": "standard input"}});
+    }
+    let p = std::path::Path::new(path);
+    let clean: std::path::PathBuf = p
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    if let Some(root) = srcroot {
+        let abs = match cwd {
+            Some(c) if !clean.is_absolute() => c.join(&clean),
+            _ => clean.clone(),
+        };
+        if let Ok(rel) = abs.strip_prefix(root)
+            && !rel
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return json!({"uri": uri_path(&rel.to_string_lossy()), "uriBaseId": "%SRCROOT%"});
+        }
+        return json!({"uri": format!("file://{}", uri_path(&abs.to_string_lossy()))});
+    }
+    json!({"uri": uri_path(&clean.to_string_lossy())})
+}
+
+/// SARIF 2.1.0: one run; rules with `shortDescription`, `help` (docs/rules) and `helpUri`;
+/// artifact URIs relative to `%SRCROOT%`.
+pub fn sarif_report(files: &[FileReport], s: &Summary, o: &SarifOptions) -> String {
+    let mut rules: Vec<String> = Vec::new();
+    let mut levels: std::collections::BTreeMap<String, Severity> = Default::default();
     for f in files {
         for d in &f.documents {
             for x in &d.findings {
-                rules.insert(x.rule.clone());
-                let mut loc = json!({
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": f.path.replace('\\', "/")},
-                    }
-                });
-                if x.line > 0 {
-                    loc["physicalLocation"]["region"] =
-                        json!({"startLine": x.line, "startColumn": x.column});
+                if !rules.contains(&x.rule) {
+                    rules.push(x.rule.clone());
                 }
-                if !x.path.is_empty() {
-                    loc["logicalLocations"] =
-                        json!([{"fullyQualifiedName": x.path, "kind": "member"}]);
-                }
-                results.push(json!({
-                    "ruleId": x.rule,
-                    "level": match x.severity { Severity::Error => "error", Severity::Warning => "warning" },
-                    "message": {"text": x.message},
-                    "locations": [loc],
-                }));
+                levels.entry(x.rule.clone()).or_insert(x.severity);
             }
         }
+    }
+    rules.sort();
+    let index = |r: &str| rules.iter().position(|x| x == r).unwrap_or(0);
+    let mut results = Vec::new();
+    for f in files {
+        let artifact = artifact_location(&f.path, o.srcroot.as_deref(), o.cwd.as_deref());
+        for d in &f.documents {
+            let object = d.object();
+            for x in &d.findings {
+                let mut loc = json!({"physicalLocation": {"artifactLocation": artifact.clone()}});
+                if x.line > 0 {
+                    loc["physicalLocation"]["region"] = json!({
+                        "startLine": x.line,
+                        "startColumn": x.column,
+                        "endColumn": x.column + x.len.max(1),
+                    });
+                }
+                let mut logical = Vec::new();
+                if !x.path.is_empty() {
+                    logical.push(json!({"fullyQualifiedName": x.path, "kind": "member"}));
+                }
+                if let Some(obj) = &object {
+                    logical.push(json!({"fullyQualifiedName": obj, "kind": "object"}));
+                }
+                if !logical.is_empty() {
+                    loc["logicalLocations"] = json!(logical);
+                }
+                let mut text = x.message.clone();
+                if let Some(obj) = &object {
+                    text = format!("{obj}: {text}");
+                }
+                let mut r = json!({
+                    "ruleId": x.rule,
+                    "ruleIndex": index(&x.rule),
+                    "level": sev_word(x.severity),
+                    "message": {"text": text},
+                    "locations": [loc],
+                });
+                if let Some(h) = &x.help {
+                    r["properties"] = json!({"help": h});
+                }
+                results.push(r);
+            }
+        }
+    }
+    let rule_objs: Vec<serde_json::Value> = rules
+        .iter()
+        .map(|id| {
+            let title = super::explain::title(id).unwrap_or(id.as_str());
+            let mut r = json!({
+                "id": id,
+                "shortDescription": {"text": title},
+                "defaultConfiguration": {"level": sev_word(levels.get(id).copied().unwrap_or(Severity::Error))},
+            });
+            if let Some(doc) = super::explain::doc(id) {
+                r["fullDescription"] = json!({"text": super::explain::fix(id).unwrap_or(title)});
+                r["help"] = json!({"text": doc, "markdown": doc});
+            }
+            if let Some(base) = &o.docs_url {
+                r["helpUri"] = json!(format!("{base}{}.md", uri_path(id)));
+            }
+            r
+        })
+        .collect();
+    let mut run = json!({
+        "tool": {"driver": {
+            "name": "raygate",
+            "version": crate::long_version(),
+            "semanticVersion": env!("CARGO_PKG_VERSION"),
+            "rules": rule_objs,
+        }},
+        "invocations": [{
+            "executionSuccessful": s.unreadable == 0,
+            "exitCode": s.exit_code(),
+        }],
+        "columnKind": "unicodeCodePoints",
+        "results": results,
+    });
+    if let Some(root) = &o.srcroot {
+        run["originalUriBaseIds"] = json!({"%SRCROOT%": {"uri": file_uri_dir(root)}});
     }
     let v = json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "raygate",
-                "version": env!("CARGO_PKG_VERSION"),
-                "rules": rules.iter().map(|r| json!({"id": r})).collect::<Vec<_>>(),
-            }},
-            "results": results,
-        }]
+        "runs": [run],
     });
     let mut out = serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".into());
     out.push('\n');
