@@ -551,6 +551,120 @@ async fn clusters_are_independent_and_problems_are_reported_as_warnings() {
     }
 }
 
+/// Installs KubeRay's RayJob and RayService CRDs once per test binary.
+async fn install_owner_crds(client: &kube::Client) {
+    static ONCE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    ONCE.get_or_init(|| async {
+        for f in ["crd/ray.io_rayjobs.yaml", "crd/ray.io_rayservices.yaml"] {
+            let mut docs = controlplane::yaml_docs(&controlplane::kuberay_path(f));
+            controlplane::install_crd(client, docs.remove(0)).await;
+        }
+    })
+    .await;
+}
+
+/// Issue #13 (4): a RayCluster that a RayJob or a RayService created is an ordinary RayCluster
+/// with an ownerReference (and KubeRay's `ray.io/originated-from-*` labels). The owners here
+/// are real RayJob / RayService objects stored through KubeRay's CRDs; the clusters look like
+/// the ones KubeRay's RayJob and RayService controllers create. Both scale up (pods created
+/// with `--reconcile-pods`), keep their owner, and scale back down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusters_owned_by_a_rayjob_or_a_rayservice_are_autoscaled() {
+    let Env {
+        client,
+        ns,
+        api,
+        pods,
+    } = env("e2e-autoscale-owned").await;
+    install_owner_crds(&client).await;
+    let gcs_job = FakeGcs::start().await;
+    let gcs_svc = FakeGcs::start().await;
+    let mut owners = Vec::new();
+    for (kind, plural, name, spec_field) in [
+        ("RayJob", "rayjobs", "pi-job", "rayClusterSpec"),
+        ("RayService", "rayservices", "serve", "rayClusterConfig"),
+    ] {
+        let ar =
+            ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("ray.io", "v1", kind), plural);
+        let owner_api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);
+        let embedded = raycluster("unused", "unused", 4)["spec"].clone();
+        let mut owner = json!({
+            "apiVersion": "ray.io/v1", "kind": kind,
+            "metadata": {"name": name},
+            "spec": {spec_field: embedded}
+        });
+        if kind == "RayJob" {
+            owner["spec"]["entrypoint"] = json!("python -c 'import ray; ray.init()'");
+        }
+        let owner: DynamicObject = serde_json::from_value(owner).unwrap();
+        let stored = owner_api
+            .create(&PostParams::default(), &owner)
+            .await
+            .unwrap_or_else(|e| panic!("create {kind} through KubeRay's CRD: {e}"));
+        owners.push((kind, name, stored.metadata.uid.expect("owner uid")));
+    }
+    // The clusters KubeRay would create for them (RayJob: `<job>-<5 chars>`, RayService:
+    // `<service>-<5 chars>`), with its labels and a controller ownerReference.
+    let mut clusters = Vec::new();
+    for ((kind, owner, uid), gcs) in owners.iter().zip([&gcs_job, &gcs_svc]) {
+        let name = format!("{owner}-x7k2q");
+        let mut rc = raycluster(&name, &gcs.address(), 4);
+        rc["metadata"]["labels"] = json!({
+            "ray.io/originated-from-crd": kind,
+            "ray.io/originated-from-cr-name": owner,
+        });
+        rc["metadata"]["ownerReferences"] = json!([{
+            "apiVersion": "ray.io/v1", "kind": kind, "name": owner, "uid": uid,
+            "controller": true, "blockOwnerDeletion": true
+        }]);
+        create(&api, rc).await;
+        clusters.push((name, gcs, *kind, uid.clone()));
+    }
+    for (_, gcs, _, _) in &clusters {
+        gcs.set(|s| s.demands = vec![(BTreeMap::from([("CPU".into(), 1.0)]), 2)]);
+    }
+    let ctl = Controller::start(&ns, &["--reconcile-pods"]);
+    for (name, gcs, kind, uid) in &clusters {
+        wait_replicas(&ctl, &api, name, 2).await;
+        let created = wait_pods(&ctl, &pods, name, "2 worker pods", |v| v.len() == 2).await;
+        let rc = api.get(name).await.unwrap();
+        let refs = rc.metadata.owner_references.clone().unwrap_or_default();
+        assert_eq!(refs.len(), 1, "{name}: the owner is kept: {refs:?}");
+        assert_eq!(
+            (
+                refs[0].kind.as_str(),
+                refs[0].uid.as_str(),
+                refs[0].controller
+            ),
+            (*kind, uid.as_str(), Some(true)),
+            "{name}"
+        );
+        let rc_uid = rc.metadata.uid.clone().unwrap();
+        for p in &created {
+            let owner = &p.metadata.owner_references.as_ref().unwrap()[0];
+            assert_eq!(
+                (owner.kind.as_str(), owner.uid.as_str()),
+                ("RayCluster", rc_uid.as_str()),
+                "pods belong to the RayCluster, not to the {kind}"
+            );
+        }
+        // Both workers join Ray and go idle: scaled back to 0 through Ray's drain.
+        let names = self::names(&created);
+        gcs.set(|s| {
+            s.demands.clear();
+            for n in &names {
+                s.nodes.push(FakeNode::worker(n, GROUP, 1.0, 30_000));
+            }
+        });
+        wait_drained(&ctl, gcs, &names).await;
+        wait_pods(&ctl, &pods, name, "the idle pods deleted", |v| v.is_empty()).await;
+        gcs.set(|s| s.nodes.retain(|n| !names.contains(&n.instance_id)));
+        wait_cleared(&ctl, &api, name, 0).await;
+    }
+    let m = ctl.metrics();
+    assert!(m.contains("raygate_autoscaler_clusters_watched 2"), "{m}");
+}
+
 fn leader_gauge(ctl: &Controller) -> Option<i64> {
     ctl.metrics()
         .lines()

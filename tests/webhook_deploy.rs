@@ -52,13 +52,33 @@ fn webhook_configurations_match_the_server() {
     }
     let m = one("base/mutatingwebhookconfiguration.yaml");
     assert_eq!(m["webhooks"][0]["reinvocationPolicy"], "IfNeeded");
-    let crd = one("crd-conversion/conversion-patch.yaml");
-    assert_eq!(crd["metadata"]["name"], "rayclusters.ray.io");
-    assert_eq!(crd["spec"]["conversion"]["strategy"], "Webhook");
-    assert_eq!(
-        crd["spec"]["conversion"]["webhook"]["clientConfig"]["service"]["path"],
-        CONVERT_PATH
-    );
+    // One conversion patch per CRD served at two versions; the Component applies each to its CRD.
+    let component = one("crd-conversion/kustomization.yaml");
+    let patches = component["patches"].as_array().unwrap();
+    for (file, crd_name) in [
+        ("conversion-patch.yaml", "rayclusters.ray.io"),
+        ("conversion-patch-rayjobs.yaml", "rayjobs.ray.io"),
+        ("conversion-patch-rayservices.yaml", "rayservices.ray.io"),
+    ] {
+        let crd = one(&format!("crd-conversion/{file}"));
+        assert_eq!(crd["metadata"]["name"], crd_name);
+        assert_eq!(crd["spec"]["conversion"]["strategy"], "Webhook");
+        assert_eq!(
+            crd["spec"]["conversion"]["webhook"]["clientConfig"]["service"]["path"],
+            CONVERT_PATH
+        );
+        assert_eq!(
+            crd["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+            "raygate-system/raygate-webhook"
+        );
+        assert!(
+            patches
+                .iter()
+                .any(|p| p["path"] == file && p["target"]["name"] == crd_name),
+            "{file} is applied to {crd_name}: {patches:?}"
+        );
+    }
+    assert_eq!(patches.len(), 3, "RayCronJob is v1 only: no conversion");
 }
 
 #[test]
