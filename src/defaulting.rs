@@ -4,7 +4,7 @@
 //! Only absent (or `null`) fields are filled; nothing a user wrote is changed or merged into,
 //! and unknown fields survive because the raw JSON is edited, not a typed view.
 
-use crate::model;
+use crate::model::{self, Kind};
 use serde_json::{Map, Value, json};
 
 /// CRD default of `workerGroupSpecs[].maxReplicas` (MaxInt32).
@@ -206,6 +206,123 @@ fn diff_adds(
 fn add_op(tokens: &[String], value: Value) -> json_patch::PatchOperation {
     let path = json_patch::jsonptr::PointerBuf::from_tokens(tokens.iter().map(String::as_str));
     json_patch::PatchOperation::Add(json_patch::AddOperation { path, value })
+}
+
+// ---------------------------------------------------------------------------------------------
+// RayJob, RayService, RayCronJob
+
+/// Applies RayCluster defaulting (`crd_only`: CRD defaults; else also the autoscaler defaults)
+/// to an embedded cluster spec in place, as if it were a RayCluster of `api`.
+fn default_embedded(m: &mut Map<String, Value>, field: &str, api: Option<&Value>, crd_only: bool) {
+    let Some(slot) = m.get_mut(field) else { return };
+    if !slot.is_object() {
+        return;
+    }
+    let mut wrapper = Map::new();
+    if let Some(a) = api {
+        wrapper.insert("apiVersion".into(), a.clone());
+    }
+    wrapper.insert("spec".into(), std::mem::take(slot));
+    let mut w = Value::Object(wrapper);
+    apply_crd_defaults(&mut w);
+    if !crd_only {
+        apply_autoscaler_defaults(&mut w);
+    }
+    if let Value::Object(mut wm) = w
+        && let Some(spec) = wm.remove("spec")
+    {
+        *slot = spec;
+    }
+}
+
+/// CRD defaults of a RayJob spec (`v1`: `backoffLimit: 0`, `submissionMode: K8sJobMode`,
+/// `ttlSecondsAfterFinished: 0`, `deletionStrategy.deletionRules[].condition.ttlSeconds: 0`;
+/// `v1alpha1`: `ttlSecondsAfterFinished: 0`), plus the embedded `rayClusterSpec`'s.
+fn default_rayjob_spec(
+    spec: &mut Map<String, Value>,
+    api: Option<&Value>,
+    alpha: bool,
+    crd_only: bool,
+) {
+    set_default(spec, "ttlSecondsAfterFinished", json!(0));
+    if !alpha {
+        set_default(spec, "backoffLimit", json!(0));
+        set_default(spec, "submissionMode", json!("K8sJobMode"));
+        if let Some(Value::Array(rules)) = spec
+            .get_mut("deletionStrategy")
+            .and_then(Value::as_object_mut)
+            .and_then(|d| d.get_mut("deletionRules"))
+        {
+            for r in rules.iter_mut().filter_map(Value::as_object_mut) {
+                if let Some(c) = r.get_mut("condition").and_then(Value::as_object_mut) {
+                    set_default(c, "ttlSeconds", json!(0));
+                }
+            }
+        }
+    }
+    default_embedded(spec, "rayClusterSpec", api, crd_only);
+}
+
+fn apply_kind_defaults(kind: Kind, obj: &mut Value, crd_only: bool) {
+    if kind == Kind::RayCluster {
+        apply_crd_defaults(obj);
+        if !crd_only {
+            apply_autoscaler_defaults(obj);
+        }
+        return;
+    }
+    let alpha = is_v1alpha1(obj);
+    let api = obj.get("apiVersion").cloned();
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    match kind {
+        Kind::RayJob => default_rayjob_spec(spec, api.as_ref(), alpha, crd_only),
+        Kind::RayService => {
+            if !alpha
+                && let Some(o) = spec
+                    .get_mut("upgradeStrategy")
+                    .and_then(Value::as_object_mut)
+                    .and_then(|u| u.get_mut("clusterUpgradeOptions"))
+                    .and_then(Value::as_object_mut)
+            {
+                set_default(o, "maxSurgePercent", json!(100));
+            }
+            default_embedded(spec, "rayClusterConfig", api.as_ref(), crd_only);
+        }
+        Kind::RayCronJob => {
+            if let Some(t) = spec.get_mut("jobTemplate").and_then(Value::as_object_mut) {
+                default_rayjob_spec(t, api.as_ref(), false, crd_only);
+            }
+        }
+        Kind::RayCluster => {}
+    }
+}
+
+/// The CRD-schema defaults of `kind` (what the API server stores), in place; for RayJob,
+/// RayService and RayCronJob also those of the embedded RayCluster spec.
+pub fn apply_crd_defaults_kind(kind: Kind, obj: &mut Value) {
+    apply_kind_defaults(kind, obj, true);
+}
+
+/// CRD defaults plus, for every embedded cluster spec with `enableInTreeAutoscaling: true`, the
+/// autoscaler defaults (`IfNotPresent`, 500m/512Mi, …), as for a RayCluster. Idempotent.
+pub fn defaulted_kind(kind: Kind, obj: &Value) -> Value {
+    let mut out = obj.clone();
+    apply_kind_defaults(kind, &mut out, false);
+    out
+}
+
+/// RFC 6902 `add` operations turning `obj` into [`defaulted_kind`]`(kind, obj)`; empty if
+/// nothing to do. Pure: this is what a mutating webhook returns.
+pub fn default_patch_kind(kind: Kind, obj: &Value) -> json_patch::Patch {
+    if kind == Kind::RayCluster {
+        return default_patch(obj);
+    }
+    let new = defaulted_kind(kind, obj);
+    let mut ops = Vec::new();
+    diff_adds(obj, &new, &mut Vec::new(), &mut ops);
+    json_patch::Patch(ops)
 }
 
 #[cfg(test)]

@@ -18,10 +18,24 @@ pub struct KnownKind {
 
 /// Every `ray.io` kind raygate checks. Add a row here (and its dispatch arm in
 /// `pipeline::Checker::check_object`) to check another kind.
-pub const KNOWN: &[KnownKind] = &[KnownKind {
-    kind: "RayCluster",
-    versions: &["v1", "v1alpha1"],
-}];
+pub const KNOWN: &[KnownKind] = &[
+    KnownKind {
+        kind: "RayCluster",
+        versions: &["v1", "v1alpha1"],
+    },
+    KnownKind {
+        kind: "RayJob",
+        versions: &["v1", "v1alpha1"],
+    },
+    KnownKind {
+        kind: "RayService",
+        versions: &["v1", "v1alpha1"],
+    },
+    KnownKind {
+        kind: "RayCronJob",
+        versions: &["v1"],
+    },
+];
 
 /// Looks a kind up in [`KNOWN`].
 pub fn known(kind: &str) -> Option<&'static KnownKind> {
@@ -249,9 +263,9 @@ mod tests {
         assert!(parse_patterns("a/b/c/RayJob").is_err());
         let s = classify(Some("ray.io/v1"), Some("RayJob"), &p, &[]);
         assert!(matches!(s, Class::SkipRequested(_)), "{s:?}");
-        // apiVersion must match when given
+        // apiVersion must match when given: a known kind not matched is checked
         let s = classify(Some("ray.io/v1alpha1"), Some("RayService"), &p, &[]);
-        assert!(matches!(s, Class::UnknownKind { .. }), "{s:?}");
+        assert!(matches!(s, Class::Check { .. }), "{s:?}");
         let r = parse_patterns("Secret").unwrap();
         assert_eq!(
             classify(Some("v1"), Some("Secret"), &[], &r),

@@ -9,6 +9,7 @@
 //! documents ([`yaml::ChunkReader`], bounded memory), `threads` workers check them, and results
 //! come back in input order.
 
+use crate::model::Kind;
 use crate::schema;
 use crate::violation::{Mode, Severity, ValidateOptions, Violation};
 use crate::yaml::{self, Chunk, Document, ReadError};
@@ -19,16 +20,6 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::mpsc;
-
-/// Applies the CRD-schema defaults (what the API server does before admission).
-fn apply_crd_defaults(obj: &mut Value) {
-    crate::defaulting::apply_crd_defaults(obj);
-}
-
-/// CRD + autoscaler defaults, as stored by the mutating webhook.
-fn full_defaults(obj: &Value) -> Value {
-    crate::defaulting::defaulted(obj)
-}
 
 /// The CRD's deprecation warning for `ray.io/v1alpha1`.
 pub const V1ALPHA1_DEPRECATION: &str = "ray.io/v1alpha1 RayCluster is deprecated; use ray.io/v1 RayCluster. v1alpha1 receives no new fields and will be unavailable in KubeRay 1.9.";
@@ -361,10 +352,11 @@ impl Checker {
             report.findings.push(f);
             report.status = DocStatus::Invalid;
         };
-        let api = match kinds::classify(api, kind, &self.skip, &self.reject) {
-            Class::Check { kind, api_version } => match kind.kind {
-                "RayCluster" => api_version,
-                other => {
+        let (kind_enum, api) = match kinds::classify(api, kind, &self.skip, &self.reject) {
+            Class::Check { kind, api_version } => match Kind::from_name(kind.kind) {
+                Some(k) => (k, api_version),
+                None => {
+                    let other = kind.kind;
                     // A row in kinds::KNOWN without a dispatch arm here: say so, never pass it.
                     let v = mk(
                         "UNKNOWN-KIND",
@@ -460,9 +452,9 @@ impl Checker {
 
         let mut o = obj.clone();
         schema::drop_nulls(&mut o);
-        apply_crd_defaults(&mut o);
+        crate::defaulting::apply_crd_defaults_kind(kind_enum, &mut o);
         let mut violations: Vec<Violation> = Vec::new();
-        match schema::compiled(api) {
+        match schema::compiled_kind(kind_enum.name(), api) {
             Ok(c) => {
                 for e in c.check(&o) {
                     let sev = if e.rule == "SCHEMA-UNKNOWN-FIELD" && !self.opts.strict {
@@ -475,19 +467,14 @@ impl Checker {
             }
             Err(e) => violations.push(mk("SCHEMA", "", e, Severity::Error)),
         }
-        if api == "ray.io/v1alpha1" {
-            violations.push(mk(
-                "API-DEPRECATED",
-                "apiVersion",
-                V1ALPHA1_DEPRECATION.into(),
-                Severity::Warning,
-            ));
+        if let Some(w) = kind_enum.deprecation_warning(api) {
+            violations.push(mk("API-DEPRECATED", "apiVersion", w, Severity::Warning));
             // Conversion strategy None: the API server only rewrites apiVersion.
             if let Some(m) = o.as_object_mut() {
                 m.insert("apiVersion".into(), Value::String("ray.io/v1".into()));
             }
         }
-        let rule_violations = crate::rules::validate(&o, None, &self.opts);
+        let rule_violations = crate::rules::kinds::validate_kind(kind_enum, &o, None, &self.opts);
         // The rules' messages are KubeRay's: prefer them over a schema error at the same path.
         let rule_paths: std::collections::HashSet<&str> =
             rule_violations.iter().map(|v| v.path.as_str()).collect();
@@ -582,15 +569,16 @@ pub fn default_chunk(chunk: &Chunk) -> Vec<Defaulted> {
 fn default_value(v: &Value, notes: &mut Vec<Defaulted>) -> Value {
     let kind = v.get("kind").and_then(Value::as_str);
     let api = v.get("apiVersion").and_then(Value::as_str);
-    match (kind, api) {
-        (Some("RayCluster"), Some("ray.io/v1")) => full_defaults(v),
-        (Some("RayCluster"), Some(a)) if a.starts_with("ray.io/") => {
+    match (kind.map(|k| (k, Kind::from_name(k))), api) {
+        (Some((_, Some(k))), Some("ray.io/v1")) => crate::defaulting::defaulted_kind(k, v),
+        (Some((_, Some(k))), Some(a)) if a.starts_with("ray.io/") => {
             notes.push(Defaulted::Note(format!(
-                "RayCluster of apiVersion {a} printed unchanged: defaults apply to ray.io/v1"
+                "{} of apiVersion {a} printed unchanged: defaults apply to ray.io/v1",
+                k.name()
             )));
             v.clone()
         }
-        (Some(k), _) if k.ends_with("List") => {
+        (Some((k, None)), _) if k.ends_with("List") => {
             let mut out = v.clone();
             if let Some(Value::Array(items)) = out.get_mut("items") {
                 for it in items.iter_mut() {

@@ -16,10 +16,49 @@ pub const V1_JSON: &str = include_str!("../schemas/raycluster.v1.json");
 /// The committed schema for `ray.io/v1alpha1`.
 pub const V1ALPHA1_JSON: &str = include_str!("../schemas/raycluster.v1alpha1.json");
 
-/// File names under `schemas/`, with the API version they describe.
+/// The committed schemas of the other kinds, `(kind, apiVersion, file name, contents)`.
+pub const KIND_SCHEMAS: &[(&str, &str, &str, &str)] = &[
+    (
+        "RayJob",
+        "ray.io/v1",
+        "rayjob.v1.json",
+        include_str!("../schemas/rayjob.v1.json"),
+    ),
+    (
+        "RayJob",
+        "ray.io/v1alpha1",
+        "rayjob.v1alpha1.json",
+        include_str!("../schemas/rayjob.v1alpha1.json"),
+    ),
+    (
+        "RayService",
+        "ray.io/v1",
+        "rayservice.v1.json",
+        include_str!("../schemas/rayservice.v1.json"),
+    ),
+    (
+        "RayService",
+        "ray.io/v1alpha1",
+        "rayservice.v1alpha1.json",
+        include_str!("../schemas/rayservice.v1alpha1.json"),
+    ),
+    (
+        "RayCronJob",
+        "ray.io/v1",
+        "raycronjob.v1.json",
+        include_str!("../schemas/raycronjob.v1.json"),
+    ),
+];
+
+/// File names under `schemas/`, with the API version they describe (RayCluster first).
 pub const FILES: &[(&str, &str)] = &[
     ("raycluster.v1.json", "ray.io/v1"),
     ("raycluster.v1alpha1.json", "ray.io/v1alpha1"),
+    ("rayjob.v1.json", "ray.io/v1"),
+    ("rayjob.v1alpha1.json", "ray.io/v1alpha1"),
+    ("rayservice.v1.json", "ray.io/v1"),
+    ("rayservice.v1alpha1.json", "ray.io/v1alpha1"),
+    ("raycronjob.v1.json", "ray.io/v1"),
 ];
 
 /// Generates the schema of a type as committed (pretty JSON, trailing newline).
@@ -35,6 +74,11 @@ pub fn generate_all() -> Vec<(&'static str, String)> {
     vec![
         (FILES[0].0, render::<crate::model::v1::RayCluster>()),
         (FILES[1].0, render::<crate::model::v1alpha1::RayCluster>()),
+        (FILES[2].0, render::<crate::model::v1::RayJob>()),
+        (FILES[3].0, render::<crate::model::v1alpha1::RayJob>()),
+        (FILES[4].0, render::<crate::model::v1::RayService>()),
+        (FILES[5].0, render::<crate::model::v1alpha1::RayService>()),
+        (FILES[6].0, render::<crate::model::v1::RayCronJob>()),
     ]
 }
 
@@ -138,6 +182,25 @@ pub fn compiled(api_version: &str) -> Result<&'static Compiled, String> {
         other => return Err(format!("no schema for apiVersion {other:?}")),
     };
     slot.as_ref().map_err(Clone::clone)
+}
+
+/// The compiled schema for `kind` (`RayCluster`, `RayJob`, `RayService`, `RayCronJob`) at
+/// `api_version`.
+pub fn compiled_kind(kind: &str, api_version: &str) -> Result<&'static Compiled, String> {
+    if kind == "RayCluster" {
+        return compiled(api_version);
+    }
+    static SLOTS: [OnceLock<Result<Compiled, String>>; 5] = [const { OnceLock::new() }; 5];
+    let Some(i) = KIND_SCHEMAS
+        .iter()
+        .position(|(k, a, _, _)| *k == kind && *a == api_version)
+    else {
+        return Err(format!("no schema for {kind} {api_version:?}"));
+    };
+    SLOTS[i]
+        .get_or_init(|| compile(KIND_SCHEMAS[i].3))
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 /// Appends `.name` or `[i]` to a Kubernetes-style path.

@@ -3,13 +3,15 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Write `raycluster.v1.json` and `raycluster.v1alpha1.json` (generated from the Rust types).
+/// Write the JSON Schemas of all four kinds (`raycluster.v1.json`, `rayjob.v1.json`, …),
+/// generated from the Rust types.
 #[derive(clap::Args, Debug, Clone)]
 pub struct SchemaArgs {
     /// Directory to write the schemas into.
     #[arg(long, default_value = "schemas")]
     pub out: PathBuf,
-    /// Print one schema (`v1` or `v1alpha1`) to stdout instead of writing files.
+    /// Print one schema (`v1`/`v1alpha1` for RayCluster, or e.g. `rayjob.v1`) to stdout instead
+    /// of writing files.
     #[arg(long, value_name = "VERSION")]
     pub print: Option<String>,
 }
@@ -17,14 +19,21 @@ pub struct SchemaArgs {
 pub fn run(args: SchemaArgs) -> ExitCode {
     let all = crate::schema::generate_all();
     if let Some(v) = &args.print {
-        let want = format!("raycluster.{v}.json");
+        // `v1` / `v1alpha1` (RayCluster) or `<kind>.<version>`, e.g. `rayjob.v1`.
+        let want = if v.contains('.') {
+            format!("{v}.json")
+        } else {
+            format!("raycluster.{v}.json")
+        };
         return match all.iter().find(|(n, _)| *n == want) {
             Some((_, s)) => {
                 print!("{s}");
                 ExitCode::SUCCESS
             }
             None => {
-                eprintln!("error: unknown schema version {v:?} (v1 or v1alpha1)");
+                eprintln!(
+                    "error: unknown schema version {v:?} (v1, v1alpha1, or <kind>.<version> such as rayjob.v1)"
+                );
                 ExitCode::from(2)
             }
         };

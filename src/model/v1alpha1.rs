@@ -159,3 +159,166 @@ pub struct HeadInfoV1alpha1 {
     #[serde(rename = "serviceIP", skip_serializing_if = "Option::is_none")]
     pub service_ip: Option<String>,
 }
+
+// ---------------------------------------------------------------------------------------------
+// RayJob and RayService (`ray.io/v1alpha1`, deprecated; served, not stored)
+
+/// A KubeRay `RayJob` (`ray.io/v1alpha1`): the v1 field subset, with the v1alpha1 cluster spec.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RayJob {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<meta::ObjectMeta>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spec: Option<RayJobSpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<RayJobStatus>,
+}
+
+/// v1alpha1 RayJob spec: `entrypoint` is required; no submission mode, deadlines, backoff,
+/// deletion strategy, submitter config or managedBy.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RayJobSpec {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_selector: Option<StringMap>,
+    #[schemars(required)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entrypoint_num_cpus: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entrypoint_num_gpus: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entrypoint_resources: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<StringMap>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ray_cluster_spec: Option<RayClusterSpec>,
+    #[serde(rename = "runtimeEnvYAML", skip_serializing_if = "Option::is_none")]
+    pub runtime_env_yaml: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shutdown_after_job_finishes: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submitter_pod_template: Option<core::PodTemplateSpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspend: Option<bool>,
+    /// CRD default 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds_after_finished: Option<i32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RayJobStatus {
+    #[serde(rename = "dashboardURL", skip_serializing_if = "Option::is_none")]
+    pub dashboard_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<meta::Time>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_deployment_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ray_cluster_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ray_cluster_status: Option<RayClusterStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<meta::Time>,
+}
+
+/// A KubeRay `RayService` (`ray.io/v1alpha1`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RayService {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<meta::ObjectMeta>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spec: Option<RayServiceSpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<RayServiceStatuses>,
+}
+
+/// v1alpha1 RayService spec: `rayClusterConfig` not required; no upgrade strategy, deletion
+/// delay, managedBy, suspend or excludeHeadPodFromServeSvc.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RayServiceSpec {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment_unhealthy_second_threshold: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ray_cluster_config: Option<RayClusterSpec>,
+    #[serde(rename = "serveConfigV2", skip_serializing_if = "Option::is_none")]
+    pub serve_config_v2: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serve_service: Option<core::Service>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_unhealthy_second_threshold: Option<i32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RayServiceStatuses {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_service_status: Option<RayServiceStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_update_time: Option<meta::Time>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_service_status: Option<RayServiceStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_status: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RayServiceStatus {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub application_statuses: Option<std::collections::BTreeMap<String, AppStatus>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ray_cluster_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ray_cluster_status: Option<RayClusterStatus>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppStatus {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_last_update_time: Option<meta::Time>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serve_deployment_statuses:
+        Option<std::collections::BTreeMap<String, ServeDeploymentStatus>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServeDeploymentStatus {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_last_update_time: Option<meta::Time>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}

@@ -11,10 +11,13 @@
 //! borrowed JSON; they never re-serialize it, so nothing is lost.
 
 pub mod crd;
+pub mod gotime;
 pub mod k8s;
+pub mod kinds;
 pub mod kuberay;
 pub mod path;
 pub mod raygate;
+mod tznames;
 
 use crate::model::{self, v1, v1alpha1};
 
@@ -175,7 +178,7 @@ fn finish(ordered: Vec<Violation>, mut extra: Vec<Violation>, mode: Mode) -> Vec
     }
 }
 
-fn json_type(v: &Value) -> &'static str {
+pub(crate) fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",

@@ -72,15 +72,20 @@ impl Summary {
         }
     }
 
-    pub fn line(&self) -> String {
-        let what = if self.checked == self.rayclusters {
+    /// `N RayCluster(s)`, or `N object(s) (M RayCluster(s))` when other kinds were checked.
+    pub fn what(&self) -> String {
+        if self.checked == self.rayclusters {
             format!("{} RayCluster(s)", self.rayclusters)
         } else {
             format!(
                 "{} object(s) ({} RayCluster(s))",
                 self.checked, self.rayclusters
             )
-        };
+        }
+    }
+
+    pub fn line(&self) -> String {
+        let what = self.what();
         let mut s = format!(
             "{} file(s), {what}: {} valid, {} invalid; {} other document(s) skipped",
             self.files, self.valid, self.invalid, self.skipped
@@ -181,8 +186,12 @@ pub fn human_file(f: &FileReport, summary: bool, verbose: bool, out: &mut String
         };
         let _ = writeln!(
             out,
-            "{}: {verdict} ({} RayCluster(s), {} error(s), {} warning(s), {} skipped)",
-            f.path, s.rayclusters, s.errors, s.warnings, s.skipped
+            "{}: {verdict} ({}, {} error(s), {} warning(s), {} skipped)",
+            f.path,
+            s.what(),
+            s.errors,
+            s.warnings,
+            s.skipped
         );
         return;
     }
