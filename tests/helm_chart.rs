@@ -249,7 +249,10 @@ fn check_render(c: &Combo, docs: &[Value]) {
     }
     if c.extras {
         let cm = find(docs, "ConfigMap", "raygate-crd-conversion");
-        assert_eq!(cm["data"]["crd"], "rayclusters.ray.io");
+        assert_eq!(
+            cm["data"]["crds"],
+            "rayclusters.ray.io rayjobs.ray.io rayservices.ray.io"
+        );
         let patch: Value = serde_saphyr::from_str(cm["data"]["patch.yaml"].as_str().unwrap())
             .expect("patch.yaml is YAML");
         assert_eq!(patch["spec"]["conversion"]["strategy"], "Webhook", "{what}");
@@ -626,10 +629,9 @@ fn chart_renders_what_kustomize_renders_cert_manager_and_autoscaler() {
     ]);
     assert_same("base (secret mode)", &k, &c, &[]);
 
-    // crd-conversion: the chart's patch is the Component's patch.
-    let file = controlplane::yaml_docs(&d.join("crd-conversion/conversion-patch.yaml"))
-        .pop()
-        .expect("conversion patch");
+    // crd-conversion: the chart's one patch is each of the Component's patches, and its CRD list
+    // is the Component's targets.
+    let comp = controlplane::yaml_docs(&d.join("crd-conversion/kustomization.yaml")).remove(0);
     let docs = helm::template(
         RELEASE,
         NS,
@@ -637,12 +639,45 @@ fn chart_renders_what_kustomize_renders_cert_manager_and_autoscaler() {
     );
     let cm = find(&docs, "ConfigMap", "raygate-crd-conversion");
     let patch: Value = serde_saphyr::from_str(cm["data"]["patch.yaml"].as_str().unwrap()).unwrap();
-    assert_eq!(patch["spec"], file["spec"], "crd-conversion spec drifted");
+    let mut targets = Vec::new();
+    for p in comp["patches"].as_array().expect("Component patches") {
+        let rel = p["path"].as_str().expect("patch path");
+        let file = controlplane::yaml_docs(&d.join("crd-conversion").join(rel))
+            .pop()
+            .expect("conversion patch");
+        assert_eq!(
+            patch["spec"], file["spec"],
+            "{rel}: crd-conversion spec drifted"
+        );
+        assert_eq!(
+            patch["metadata"]["annotations"], file["metadata"]["annotations"],
+            "{rel}: crd-conversion annotations drifted"
+        );
+        assert_eq!(p["target"]["name"], file["metadata"]["name"], "{rel}");
+        targets.push(p["target"]["name"].as_str().unwrap().to_string());
+    }
+    assert!(!targets.is_empty());
     assert_eq!(
-        patch["metadata"]["annotations"], file["metadata"]["annotations"],
-        "crd-conversion annotations drifted"
+        cm["data"]["crds"],
+        targets.join(" "),
+        "CRDs the patch is for"
     );
-    assert_eq!(cm["data"]["crd"], file["metadata"]["name"]);
+    // NOTES.txt applies it to exactly those CRDs.
+    let notes = helm::ok(&[
+        "install",
+        "rg",
+        helm::chart_dir().to_str().unwrap(),
+        "--dry-run=client",
+        "--set",
+        "crdConversion.enabled=true",
+    ]);
+    assert!(
+        notes.contains(&format!(
+            "for crd in {}; do kubectl patch crd",
+            targets.join(" ")
+        )),
+        "{notes}"
+    );
 }
 
 fn copy_dir(src: &Path, dst: &Path) {
