@@ -473,6 +473,8 @@ fn self_managed_install_upgrade_uninstall_through_the_api_server() {
                 "MutatingWebhookConfiguration",
                 "NetworkPolicy",
                 "PodDisruptionBudget",
+                // deploy/base's priority class for the fail-closed webhook (#14.8)
+                "PriorityClass",
                 "Role",
                 "RoleBinding",
                 "Secret",
