@@ -10,8 +10,8 @@
 //! * [`Gcs`]: raygate's own GCS client with a runtime, for snapshots and polling.
 //!
 //! * The venv comes from `RAYGATE_RAY_VENV` (set by `scripts/test.sh`), else the default cache
-//!   path of `scripts/ray-venv.sh`. Without it the test is skipped — except under `CI=true`,
-//!   where it fails.
+//!   path of `scripts/ray-venv.sh`. Without it the test is skipped — except under `CI=true` or
+//!   with `RAYGATE_RAY_VENV` set (always so under `scripts/test.sh`), where it fails.
 //! * Every Ray process binds 127.0.0.1 only: `scripts/ray_loopback.py` stops Ray from rewriting
 //!   127.0.0.1 into the host's external IP, and every port (GCS, raylet, object manager, agents,
 //!   metrics, client server, dashboard, worker range) is chosen free at start.
@@ -42,9 +42,12 @@ pub fn one_cluster_at_a_time() -> MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The Python venv with `ray==2.60.0`, or `None` (test skipped) outside CI.
+/// The Python venv with `ray==2.60.0`, or `None` (test skipped) outside CI and `scripts/test.sh`.
 pub fn venv() -> Option<PathBuf> {
-    let ci = std::env::var("CI").map(|v| v == "true").unwrap_or(false);
+    // scripts/test.sh (and so .ci/run) always builds the venv and sets RAYGATE_RAY_VENV: a venv
+    // named there that is not usable fails the test, as under CI=true, instead of skipping it.
+    let ci = std::env::var("CI").map(|v| v == "true").unwrap_or(false)
+        || std::env::var_os("RAYGATE_RAY_VENV").is_some();
     let candidate = match std::env::var_os("RAYGATE_RAY_VENV") {
         Some(p) => PathBuf::from(p),
         None => {
@@ -66,7 +69,9 @@ pub fn venv() -> Option<PathBuf> {
         candidate.display()
     );
     if ci {
-        panic!("{msg}; CI=true, so tests that need Ray fail instead of skipping");
+        panic!(
+            "{msg}; CI=true or RAYGATE_RAY_VENV set, so tests that need Ray fail instead of skipping"
+        );
     }
     eprintln!("SKIPPED: {msg}");
     None
