@@ -1053,12 +1053,17 @@ async fn service_account_token(client: &kube::Client) -> String {
         .expect("TokenRequest token")
 }
 
-/// May the caller `verb` `group/resource` in `ns`? (SelfSubjectAccessReview)
+/// May the caller `verb` `group/resource` in `ns`? (SelfSubjectAccessReview). `resource` is
+/// `plural[/subresource][@name]`.
 async fn can_i(client: &kube::Client, verb: &str, group: &str, resource: &str, ns: &str) -> bool {
     use k8s_openapi::api::authorization::v1::{
         ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
     };
     let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+    let (resource, name) = match resource.split_once('@') {
+        Some((r, n)) => (r, Some(n.to_string())),
+        None => (resource, None),
+    };
     let (resource, sub) = match resource.split_once('/') {
         Some((r, s)) => (r, Some(s.to_string())),
         None => (resource, None),
@@ -1069,6 +1074,7 @@ async fn can_i(client: &kube::Client, verb: &str, group: &str, resource: &str, n
                 group: Some(group.into()),
                 resource: Some(resource.into()),
                 subresource: sub,
+                name,
                 verb: Some(verb.into()),
                 namespace: Some(ns.into()),
                 ..Default::default()
@@ -1110,9 +1116,36 @@ async fn assert_least_privilege(sa: &kube::Client, ns: &str, pods_write: bool) {
         ("delete", "events.k8s.io", "events", ns, false),
         ("get", "", "secrets", ns, false),
         ("list", "", "secrets", SYSTEM_NS, false),
-        ("get", "coordination.k8s.io", "leases", SYSTEM_NS, true),
+        // The leader-election Role names its Lease (#14.8): get/update only that one.
+        (
+            "get",
+            "coordination.k8s.io",
+            "leases@raygate-autoscaler",
+            SYSTEM_NS,
+            true,
+        ),
+        (
+            "update",
+            "coordination.k8s.io",
+            "leases@raygate-autoscaler",
+            SYSTEM_NS,
+            true,
+        ),
+        (
+            "get",
+            "coordination.k8s.io",
+            "leases@other",
+            SYSTEM_NS,
+            false,
+        ),
+        (
+            "update",
+            "coordination.k8s.io",
+            "leases@other",
+            SYSTEM_NS,
+            false,
+        ),
         ("create", "coordination.k8s.io", "leases", SYSTEM_NS, true),
-        ("update", "coordination.k8s.io", "leases", SYSTEM_NS, true),
         ("delete", "coordination.k8s.io", "leases", SYSTEM_NS, false),
         ("create", "coordination.k8s.io", "leases", ns, false),
         ("create", "", "services", ns, false),
@@ -1175,8 +1208,9 @@ async fn the_autoscaler_works_on_its_service_account_with_least_privilege() {
         &kc,
         &[
             "--reconcile-pods",
+            // The Lease the leader-election Role names (resourceNames, #14.8).
             "--lease-name",
-            "rbac-base",
+            "raygate-autoscaler",
             "--identity",
             "sa-base",
         ],
@@ -1195,7 +1229,7 @@ async fn the_autoscaler_works_on_its_service_account_with_least_privilege() {
     );
     let lease: k8s_openapi::api::coordination::v1::Lease =
         Api::namespaced(client.clone(), SYSTEM_NS)
-            .get("rbac-base")
+            .get("raygate-autoscaler")
             .await
             .expect("the Lease in raygate-system");
     assert_eq!(
@@ -1221,7 +1255,7 @@ async fn the_autoscaler_works_on_its_service_account_with_least_privilege() {
         &[
             "--reconcile-pods",
             "--lease-name",
-            "rbac-pods",
+            "raygate-autoscaler",
             "--identity",
             "sa-pods",
         ],
