@@ -115,9 +115,108 @@ fn unknown_key_is_an_error_with_its_location() {
         .expect("run raygate");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.yaml"), "{err}");
-    assert!(err.contains("line 4 column"), "{err}");
+    assert!(err.contains("bad.yaml:4:17"), "{err}");
     assert!(err.contains("unknown field `totl`"), "{err}");
+}
+
+fn plan_stderr(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    let out = raygate()
+        .args(["autoscale", "plan"])
+        .arg(&path)
+        .output()
+        .expect("run raygate");
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    // never the parser's own placeholders or Rust Debug output
+    for bad in ["<input>", ": error:", "Nodes {", "budget breached"] {
+        assert!(!err.contains(bad), "{bad:?} in:\n{err}");
+    }
+    err
+}
+
+/// Issue #14 (5): `autoscale plan` printed `error: F: error: line L column C`, then
+/// `--> <input>:L:C` instead of the file name, a snippet column that disagreed with the header
+/// for long lines, and Rust Debug output (`budget breached: Nodes { nodes: 250001 }`). It now
+/// prints what `validate` prints: `error[RULE]: message`, `--> file:line:col`, the source line
+/// (a window of it for long lines) with the field underlined and named.
+#[test]
+fn plan_errors_name_the_file_line_and_column_like_validate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = |n: &str| dir.path().join(n).display().to_string();
+    let rc = "rayCluster: {apiVersion: ray.io/v1, kind: RayCluster, spec: {}}\n";
+
+    // a long line: the header's column and the caret agree
+    let pods: Vec<String> = (0..300)
+        .map(|i| format!("{{name: w{i}, group: g}}"))
+        .collect();
+    let line2 = format!(
+        "pods: [{}, {{name: x, group: g, phaze: Running}}]",
+        pods.join(", ")
+    );
+    let col = line2.find("phaze").unwrap() + 1;
+    let err = plan_stderr(dir.path(), "long.yaml", &format!("{rc}{line2}\n"));
+    assert!(
+        err.starts_with("error[scenario]: unknown field `phaze`"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("--> {}:2:{col}\n", f("long.yaml"))),
+        "{err}"
+    );
+    let lines: Vec<&str> = err.lines().collect();
+    let src = lines
+        .iter()
+        .find(|l| l.starts_with("2 | "))
+        .expect("source line");
+    let carets = lines.iter().find(|l| l.contains('^')).expect("caret line");
+    // the window starts with a multi-byte `…`: compare characters, not bytes
+    let at = carets.chars().position(|c| c == '^').unwrap();
+    let under: String = src.chars().skip(at).take(5).collect();
+    assert_eq!(under, "phaze", "{err}");
+    assert!(carets.ends_with("^^^^^ pods[300].phaze"), "{err}");
+    assert!(
+        src.chars().count() < 200,
+        "the long line is windowed: {err}"
+    );
+
+    // more nodes than the reader takes: a clean message at a place, no Debug output
+    let err = plan_stderr(
+        dir.path(),
+        "nodes.yaml",
+        &format!("{rc}pods: [{}0]\n", "0,".repeat(1_100_000)),
+    );
+    assert!(
+        err.starts_with("error[YAML]: document expands to more than"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("--> {}:2:", f("nodes.yaml"))),
+        "{err}"
+    );
+
+    // a syntax error in rayClusterFile names that file
+    std::fs::write(
+        dir.path().join("rc.yaml"),
+        "apiVersion: ray.io/v1\nkind: RayCluster\nspec: {a: [1, 2}\n",
+    )
+    .expect("write");
+    let err = plan_stderr(dir.path(), "s.yaml", "rayClusterFile: rc.yaml\n");
+    assert!(err.starts_with("error[YAML]: "), "{err}");
+    assert!(err.contains(&format!("--> {}:3:16", f("rc.yaml"))), "{err}");
+
+    // a value the scenario refuses is located at its field
+    let err = plan_stderr(
+        dir.path(),
+        "idle.yaml",
+        &format!("{rc}ray:\n  nodes:\n    - {{pod: h, total: {{CPU: 1}}, idleSeconds: -1}}\n"),
+    );
+    assert!(err.contains(&format!("--> {}:4:", f("idle.yaml"))), "{err}");
+    assert!(
+        err.contains("^^^^^^^^^^^ ray.nodes[0].idleSeconds"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -1,9 +1,10 @@
 //! `raygate autoscale …`: the autoscaler's command-line front ends. `plan` plans one iteration
 //! from a snapshot file (no cluster access).
 
-use crate::autoscale::scenario::parse_scenario;
+use crate::autoscale::scenario::{ScenarioError, parse_scenario};
 use crate::autoscale::status::render;
 use crate::autoscale::types::Plan;
+use crate::pipeline::{Finding, snippet};
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -116,7 +117,7 @@ fn run_plan(args: &PlanArgs) -> ExitCode {
     let plan = match plan_file(&args.scenario) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprint!("{e}");
             return ExitCode::from(2);
         }
     };
@@ -141,17 +142,36 @@ fn run_plan(args: &PlanArgs) -> ExitCode {
 }
 
 /// Reads and plans a scenario file (`rayClusterFile` is relative to the scenario's directory).
+/// The error is rendered as `validate` renders a finding: `error[RULE]: message`, then
+/// `--> file:line:col` and the source line with the field underlined.
 pub fn plan_file(path: &Path) -> Result<Plan, String> {
     let name = path.display().to_string();
-    let text = read_capped(path)?;
+    let text = read_capped(path).map_err(|e| format!("error: {e}\n"))?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let load = |p: &str| -> Result<Value, String> {
+    let load = |p: &str| -> Result<(String, String), String> {
         let full = dir.join(p);
-        let t = read_capped(&full)?;
-        serde_saphyr::from_str::<Value>(&t).map_err(|e| format!("{}: {e}", full.display()))
+        Ok((full.display().to_string(), read_capped(&full)?))
     };
-    let input = parse_scenario(&name, &text, &load)?;
+    let input = parse_scenario(&name, &text, &load).map_err(|e| render_error(&e))?;
     Ok(crate::autoscale::plan(&input))
+}
+
+/// `e` in `validate`'s human form (long source lines shown as a window around the column).
+fn render_error(e: &ScenarioError) -> String {
+    let finding = Finding {
+        rule: e.rule.into(),
+        severity: crate::violation::Severity::Error,
+        path: e.path.clone(),
+        message: e.message.clone(),
+        help: None,
+        line: e.line,
+        column: e.col,
+        len: e.len,
+        source: e.source.as_deref().map(|l| snippet(l, e.col)),
+    };
+    let mut out = String::new();
+    crate::cli::output::human_finding(&e.file, None, &finding, &mut out);
+    out
 }
 
 /// Reads a file of at most [`crate::yaml::MAX_DOCUMENT_BYTES`], as `validate` caps a document:
