@@ -10,13 +10,15 @@
 #     resets PATH to /usr/local/bin:/usr/bin:/bin).
 # So the runtime base is Debian slim (bash, glibc), not distroless.
 #
-# The build stage is replayed without Docker by scripts/dockerfile-replay.sh (not yet in CI): keep its
+# The build stage is replayed without Docker by scripts/dockerfile-replay.sh (scripts/test.sh, so CI): keep its
 # instructions to FROM / WORKDIR / COPY <repo paths> <dest> / RUN with paths relative to WORKDIR,
 # and put what the runtime stage takes under `out/`.
 #
-# Base images pinned by digest (the multi-arch index digests BuildKit resolved the tags
-# rust:1.95-bookworm and debian:bookworm-slim to in a public build log of 2026-09-27; not pulled
-# here: this machine has no registry access). Renew both together.
+# Base images pinned by digest: the multi-arch index digests of rust:1.95-bookworm and
+# debian:bookworm-slim as of late September 2026. Not pulled or verified against the registry here
+# (no registry access); cross-checked against independent public files that pin or record the
+# same tag -> digest pairs (docs/hardening.md, "Base images"). Renew both together, e.g. with
+# `docker buildx imagetools inspect rust:1.95-bookworm`.
 
 FROM rust:1.95-bookworm@sha256:6258907abe69656e41cd992e0b705cdcfabcbbe3db374f92ed2d47121282d4a1 AS build
 WORKDIR /src

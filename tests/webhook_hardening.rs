@@ -1,6 +1,8 @@
 //! Issue #14 against the real `raygate serve` binary and the in-process server, over real TLS on
 //! 127.0.0.1: log injection, admin-port limits, over-limit bodies on HTTP/2.
 
+#[path = "../benches/support/hostile.rs"]
+mod hostile;
 mod webhook_common;
 
 use raygate::webhook::client::{self, Proto};
@@ -258,5 +260,81 @@ async fn large_reviews_take_bounded_slots_and_excess_is_told_to_back_off() {
     assert!(codes.contains(&200), "{codes:?}");
     assert!(codes.contains(&429), "{codes:?}");
     assert_eq!(srv.large_peak(), 1);
+    srv.stop().await;
+}
+
+/// Issue #14 (8): denial messages were unbounded: 5,000 invalid worker groups gave a 1.1 MB
+/// message with 10,001 causes. They are now capped like the text the API server relays
+/// (docs/hardening.md): at most 50 causes plus an `… and N more` cause, each cause message at
+/// most 256 characters, the message at most 5 KiB ending in `… and N more]`, where N counts
+/// what was left out. A long value in one cause is cut, not echoed whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denials_are_capped_in_causes_and_bytes_with_a_count_of_the_rest() {
+    use raygate::webhook::admission::{MAX_CAUSE_LEN, MAX_CAUSES, MAX_DENIAL_MESSAGE};
+    let srv = start(|_| {}).await;
+    let mut conn = srv.conn(Proto::H2).await;
+    let obj = hostile::cluster(hostile::Shape::InvalidGroups, 5000);
+    let (status, v) = post_json(
+        &mut conn,
+        "/validate-ray-io-v1-raycluster",
+        &hostile::review_of(&obj, "u"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let st = &v["response"]["status"];
+    assert_eq!(v["response"]["allowed"], false, "{st}");
+    assert_eq!(st["code"], 422);
+    let msg = st["message"].as_str().unwrap();
+    let causes = st["details"]["causes"].as_array().unwrap();
+    assert!(
+        msg.len() <= MAX_DENIAL_MESSAGE,
+        "message is {} bytes",
+        msg.len()
+    );
+    assert_eq!(causes.len(), MAX_CAUSES + 1, "causes: {}", causes.len());
+    for c in &causes[..MAX_CAUSES] {
+        assert!(
+            c["field"]
+                .as_str()
+                .unwrap()
+                .starts_with("spec.workerGroupSpecs[")
+        );
+        assert!(c["message"].as_str().unwrap().chars().count() <= MAX_CAUSE_LEN);
+    }
+    // the tail counts every error left out: listed + N = all
+    let tail = |s: &str| -> usize {
+        let rest = s.rsplit_once("\u{2026} and ").expect(s).1;
+        rest.trim_end_matches(']')
+            .strip_suffix(" more")
+            .expect(s)
+            .parse()
+            .expect(s)
+    };
+    let in_cause = tail(causes[MAX_CAUSES]["message"].as_str().unwrap());
+    let listed = msg.matches("spec.workerGroupSpecs[").count();
+    let in_msg = tail(msg);
+    assert!(listed > 0 && msg.ends_with(" more]"), "{msg}");
+    assert_eq!(MAX_CAUSES + in_cause, listed + in_msg, "{msg}");
+    assert!(MAX_CAUSES + in_cause >= 5000, "{msg}");
+
+    // one error with a huge value: the cause and the message stay small
+    let mut obj = hostile::base_cluster("long");
+    obj["spec"]["enableInTreeAutoscaling"] = json!(true);
+    obj["spec"]["autoscalerOptions"] = json!({"upscalingMode": "U".repeat(200_000)});
+    let (status, v) = post_json(
+        &mut conn,
+        "/validate-ray-io-v1-raycluster",
+        &hostile::review_of(&obj, "u"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let st = &v["response"]["status"];
+    assert_eq!(v["response"]["allowed"], false, "{st}");
+    let msg = st["message"].as_str().unwrap();
+    assert!(msg.len() <= MAX_DENIAL_MESSAGE, "{} bytes", msg.len());
+    assert!(!msg.contains('\u{2026}'), "nothing is left out: {msg}");
+    for c in st["details"]["causes"].as_array().unwrap() {
+        assert!(c["message"].as_str().unwrap().chars().count() <= MAX_CAUSE_LEN);
+    }
     srv.stop().await;
 }

@@ -22,6 +22,10 @@ pub const CONVERSION_API_VERSION: &str = "apiextensions.k8s.io/v1";
 /// API server limits on admission warnings.
 pub const MAX_WARNING_LEN: usize = 256;
 pub const MAX_WARNINGS_TOTAL: usize = 4096;
+/// Caps on a denial (see [`invalid_status`]).
+pub const MAX_CAUSES: usize = 50;
+pub const MAX_CAUSE_LEN: usize = 256;
+pub const MAX_DENIAL_MESSAGE: usize = 5 * 1024;
 pub const V1ALPHA1_DEPRECATED: &str =
     "ray.io/v1alpha1 RayCluster is deprecated; use ray.io/v1 RayCluster";
 
@@ -39,6 +43,20 @@ pub struct Outcome {
     pub violations: Vec<String>,
     /// Free-text reason for invalid / failed.
     pub detail: String,
+}
+
+impl Outcome {
+    /// The distinct rule ids of [`Outcome::violations`], in first-seen order, comma-separated
+    /// (for the request log line: 10,000 violations of one rule are one id, not 30 KB).
+    pub fn violated_rules(&self) -> String {
+        let mut seen: Vec<&str> = Vec::new();
+        for r in &self.violations {
+            if !seen.contains(&r.as_str()) {
+                seen.push(r);
+            }
+        }
+        seen.join(",")
+    }
 }
 
 /// HTTP status + JSON body + outcome.
@@ -419,37 +437,65 @@ pub fn validate(body: &[u8], cfg: &AdmissionConfig) -> Reply {
     }
 }
 
-/// Kubernetes `NewInvalid` status for a RayCluster: 422, reason Invalid, one cause per error.
+/// Kubernetes `NewInvalid` status for a RayCluster: 422, reason Invalid, one cause per error,
+/// capped (issue #14.8) with the limits the API server puts on the text it relays:
+/// at most [`MAX_CAUSES`] causes (its audit annotation of policy failures keeps 50), each cause
+/// message at most [`MAX_CAUSE_LEN`] characters (a warning once it truncates), and a message
+/// of at most [`MAX_DENIAL_MESSAGE`] bytes (the longest denial message a policy may produce).
+/// What is left out is counted in a final `… and N more` (message and causes).
 pub fn invalid_status(name: &str, obj: &Value, errors: &[&Violation]) -> Status {
-    let causes: Vec<StatusCause> = errors
+    let name = truncate_chars(name, 253);
+    let prefix = format!("RayCluster.ray.io {name:?} is invalid: ");
+    let mut causes: Vec<StatusCause> = errors
         .iter()
+        .take(MAX_CAUSES)
         .map(|v| StatusCause {
             reason: "FieldValueInvalid".into(),
-            message: format!(
-                "Invalid value: {}: {}",
-                render_value(lookup_path(obj, &v.path)),
-                v.message
+            message: truncate_chars(
+                &format!(
+                    "Invalid value: {}: {}",
+                    render_value(lookup_path(obj, &v.path)),
+                    v.message
+                ),
+                MAX_CAUSE_LEN,
             ),
-            field: v.path.clone(),
+            field: truncate_chars(&v.path, MAX_CAUSE_LEN),
         })
         .collect();
-    let rendered: Vec<String> = causes
-        .iter()
-        .map(|c| format!("{}: {}", c.field, c.message))
-        .collect();
-    let list = if rendered.len() == 1 {
-        rendered[0].clone()
-    } else {
-        format!("[{}]", rendered.join(", "))
+    // the message lists causes while they fit, leaving room for the tail
+    let budget = MAX_DENIAL_MESSAGE - prefix.len() - TAIL_ROOM;
+    let mut items: Vec<String> = Vec::new();
+    let mut used = 0;
+    for c in &causes {
+        let item = format!("{}: {}", c.field, c.message);
+        if used + item.len() + 2 > budget {
+            break;
+        }
+        used += item.len() + 2;
+        items.push(item);
+    }
+    let omitted = errors.len() - items.len();
+    let list = match (items.len(), omitted) {
+        (1, 0) => items.pop().unwrap_or_default(),
+        (_, 0) => format!("[{}]", items.join(", ")),
+        (0, n) => format!("[{}]", more_tail(n)),
+        (_, n) => format!("[{}, {}]", items.join(", "), more_tail(n)),
     };
+    if errors.len() > causes.len() {
+        causes.push(StatusCause {
+            reason: String::new(),
+            message: more_tail(errors.len() - causes.len()),
+            field: String::new(),
+        });
+    }
     Status {
         status: Some(StatusSummary::Failure),
         code: 422,
-        message: format!("RayCluster.ray.io {name:?} is invalid: {list}"),
+        message: format!("{prefix}{list}"),
         metadata: None,
         reason: "Invalid".into(),
         details: Some(StatusDetails {
-            name: name.to_string(),
+            name,
             group: conversion::GROUP.into(),
             kind: conversion::KIND.into(),
             uid: String::new(),
@@ -457,6 +503,13 @@ pub fn invalid_status(name: &str, obj: &Value, errors: &[&Violation]) -> Status 
             retry_after_seconds: 0,
         }),
     }
+}
+
+/// Room kept at the end of a capped denial message for its `… and N more]`.
+const TAIL_ROOM: usize = 32;
+
+fn more_tail(n: usize) -> String {
+    format!("\u{2026} and {n} more")
 }
 
 /// Follows a Kubernetes field path (`spec.workerGroupSpecs[1].minReplicas`,

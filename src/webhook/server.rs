@@ -672,7 +672,7 @@ async fn handle(state: AppState, ep: Endpoint, req: Request) -> Response {
         operation,
         decision = o.decision,
         dry_run = o.dry_run,
-        violations = %o.violations.join(","),
+        violations = %o.violated_rules(),
         detail = %o.detail,
         duration_us = elapsed.as_micros() as u64,
         "request"
