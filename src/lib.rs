@@ -13,6 +13,7 @@
 //! - [`conversion`] — `ray.io/v1alpha1` ⇄ `ray.io/v1`, lossless through an annotation
 //! - [`json`]       — a JSON reader building `serde_json::Value` fast (webhook hot path)
 //! - [`autoscale`]  — the autoscaling decision engine (Ray autoscaler v2 semantics)
+//! - [`policy`]     — the rules as ValidatingAdmissionPolicy CEL, the defaults as MutatingAdmissionPolicy
 //!
 //! edges (I/O): [`cli`] (offline `validate`, `default`, `schema`, `certs`, `autoscale plan`),
 //! [`webhook`] (HTTPS admission + conversion server).
@@ -28,6 +29,7 @@ pub mod json;
 pub mod kinds;
 pub mod model;
 pub mod pipeline;
+pub mod policy;
 pub mod quantity;
 pub mod rules;
 pub mod schema;

@@ -33,6 +33,8 @@ enum Command {
     Default(raygate::cli::default::DefaultArgs),
     /// Write the JSON Schemas generated from the Rust model.
     Schema(raygate::cli::schema::SchemaArgs),
+    /// Admission policies: `export` the rules as ValidatingAdmissionPolicy (webhook-free).
+    Policy(raygate::cli::policy::PolicyArgs),
     /// Explain a rule id from validate's findings: what it means and how to fix it.
     Explain(raygate::cli::explain::ExplainArgs),
 }
@@ -67,5 +69,6 @@ fn main() -> ExitCode {
         Command::Default(args) => raygate::cli::default::run(args),
         Command::Schema(args) => raygate::cli::schema::run(args),
         Command::Explain(args) => raygate::cli::explain::run(args),
+        Command::Policy(args) => raygate::cli::policy::run(args),
     }
 }

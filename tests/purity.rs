@@ -54,7 +54,7 @@ fn pure_files() -> Vec<PathBuf> {
             files.push(p);
         }
     }
-    for d in ["model", "rules", "conversion"] {
+    for d in ["model", "rules", "conversion", "policy"] {
         rust_files(&src.join(d), &mut files);
     }
     // autoscale/engine.rs, autoscale/engine_*.rs and autoscale/engine/**

@@ -7,6 +7,7 @@ pub mod explain;
 pub mod logbuf;
 pub mod logfmt;
 pub mod output;
+pub mod policy;
 pub mod ray_compat;
 pub mod schema;
 pub mod serve;

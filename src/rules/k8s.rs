@@ -50,6 +50,11 @@ fn matches_dns1123_subdomain(s: &str) -> bool {
     s.split('.').all(matches_dns1123_label)
 }
 
+/// `validation.IsDNS1123Subdomain` passes (object names).
+pub fn is_dns1123_subdomain(s: &str) -> bool {
+    s.len() <= 253 && matches_dns1123_subdomain(s)
+}
+
 /// `^[a-z]([-a-z0-9]*[a-z0-9])?$`
 fn matches_dns1035_label(s: &str) -> bool {
     let b = s.as_bytes();

@@ -58,8 +58,14 @@ static SHARED: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
 /// Panics (failing the test) with the reason and the log tails when it cannot start, including
 /// when the binaries are missing.
 pub fn shared() -> &'static ControlPlane {
+    shared_with_args(&[])
+}
+
+/// [`shared()`] with extra kube-apiserver flags. The first call in a test binary decides the
+/// flags, so every test of one binary must pass the same ones.
+pub fn shared_with_args(extra: &[&str]) -> &'static ControlPlane {
     let res = SHARED.get_or_init(|| {
-        let res = ControlPlane::start();
+        let res = ControlPlane::start_with_args(extra);
         if res.is_ok() {
             // SAFETY: registering a plain `extern "C" fn` with no captured state.
             unsafe {
@@ -117,12 +123,19 @@ pub fn bin_dir() -> Result<PathBuf, String> {
 impl ControlPlane {
     /// Starts a private control plane; it is stopped when the value is dropped.
     pub fn start() -> Result<ControlPlane, String> {
+        Self::start_with_args(&[])
+    }
+
+    /// Like [`ControlPlane::start`], with extra kube-apiserver flags (e.g.
+    /// `--feature-gates=MutatingAdmissionPolicy=true`).
+    pub fn start_with_args(extra: &[&str]) -> Result<ControlPlane, String> {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let bins = bin_dir()?;
         let mut last = String::new();
         // Ports are picked by binding :0 and releasing; another process may grab one in
         // between, so a start that failed on a busy port is retried with fresh ports.
         for _attempt in 0..3 {
-            match Self::start_once(&bins) {
+            match Self::start_once(&bins, &extra) {
                 Ok(cp) => return Ok(cp),
                 Err(StartError::PortBusy(e)) => last = e,
                 Err(StartError::Other(e)) => return Err(e),
@@ -131,16 +144,17 @@ impl ControlPlane {
         Err(last)
     }
 
-    fn start_once(bins: &Path) -> Result<ControlPlane, StartError> {
+    fn start_once(bins: &Path, extra: &[String]) -> Result<ControlPlane, StartError> {
         let (res_tx, res_rx) = mpsc::channel::<Result<Launched, StartError>>();
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let (ack_tx, ack_rx) = mpsc::channel::<()>();
         let bins = bins.to_path_buf();
+        let extra = extra.to_vec();
         // The keeper thread spawns the processes and lives until stop: PR_SET_PDEATHSIG fires
         // when the *thread* that forked the child exits, so it must not be a test thread.
         std::thread::Builder::new()
             .name("envtest-keeper".into())
-            .spawn(move || match launch(&bins) {
+            .spawn(move || match launch(&bins, &extra) {
                 Ok((procs, launched)) => {
                     if res_tx.send(Ok(launched)).is_err() {
                         return; // caller gone: `procs` drops and stops everything
@@ -405,7 +419,7 @@ fn busy_port(log: &str) -> bool {
     log.contains("address already in use")
 }
 
-fn launch(bins: &Path) -> Result<(Procs, Launched), StartError> {
+fn launch(bins: &Path, extra: &[String]) -> Result<(Procs, Launched), StartError> {
     let t0 = Instant::now();
     remove_stale_dirs();
     let dir = std::env::temp_dir().join(format!("raygate-envtest-{}", random_hex(8)?));
@@ -485,7 +499,7 @@ fn launch(bins: &Path) -> Result<(Procs, Launched), StartError> {
     let ap = free_port()?;
     let server = format!("https://127.0.0.1:{ap}");
     let d = |f: &str| dir.join(f).display().to_string();
-    let api_args: Vec<String> = vec![
+    let mut api_args: Vec<String> = vec![
         format!("--etcd-servers={etcd_url}"),
         "--bind-address=127.0.0.1".into(),
         format!("--secure-port={ap}"),
@@ -504,6 +518,7 @@ fn launch(bins: &Path) -> Result<(Procs, Launched), StartError> {
         "--allow-privileged=true".into(),
         "--v=1".into(),
     ];
+    api_args.extend(extra.iter().cloned());
     let api_log = dir.join("apiserver.log");
     procs.apiserver = Some(spawn(&bins.join("kube-apiserver"), &api_args, &api_log)?);
 

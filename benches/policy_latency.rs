@@ -1,0 +1,245 @@
+//! Create latency of a RayCluster through a real kube-apiserver v1.34, side by side in one run:
+//! no admission at all, raygate's exported admission policies (ValidatingAdmissionPolicy +
+//! MutatingAdmissionPolicy, `raygate policy export --mutating`), and the `raygate serve`
+//! webhook (validating + mutating, HTTPS on loopback). One API server; each mode has its own
+//! namespace (the policy bindings and the webhooks select it by label); the modes take turns
+//! create by create, so drift on the shared machine hits all three alike.
+//!
+//! ```sh
+//! cargo bench --bench policy_latency -- --creates 300
+//! ```
+//! Latency is client side: POST written → response read (kube-rs, one connection, sequential),
+//! real creates (stored in etcd), the KubeRay sample `ray-cluster.autoscaler.yaml` (valid).
+//! Without `--bench` (as under `cargo test --all-targets`) it does nothing.
+
+#[path = "../tests/support/controlplane.rs"]
+mod controlplane;
+
+use base64::Engine as _;
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+const MODES: [&str; 3] = ["none", "policy", "webhook"];
+
+fn gvk_api(client: &kube::Client, gv: &str, kind: &str) -> Api<DynamicObject> {
+    let (g, v) = gv.split_once('/').unwrap();
+    let lower = kind.to_ascii_lowercase();
+    let plural = match lower.strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None => format!("{lower}s"),
+    };
+    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(g, v, kind), &plural);
+    Api::all_with(client.clone(), &ar)
+}
+
+async fn apply(client: &kube::Client, o: &Value) {
+    let api = gvk_api(
+        client,
+        o["apiVersion"].as_str().unwrap(),
+        o["kind"].as_str().unwrap(),
+    );
+    let name = o["metadata"]["name"].as_str().unwrap();
+    let d: DynamicObject = serde_json::from_value(o.clone()).unwrap();
+    api.patch(
+        name,
+        &PatchParams::apply("raygate-bench").force(),
+        &Patch::Apply(&d),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("apply {name}: {e}"));
+}
+
+fn selector(mode: &str) -> Value {
+    json!({"matchLabels": {"raygate.bench/admission": mode}})
+}
+
+/// `raygate serve` on loopback, and its webhook configurations from deploy/base pointed at it,
+/// limited to the `webhook` namespace.
+async fn start_webhook(client: &kube::Client, dir: &std::path::Path) -> controlplane::KeptProcess {
+    let pki = controlplane::test_pki(&["localhost"]);
+    std::fs::write(dir.join("tls.crt"), &pki.cert_pem).unwrap();
+    std::fs::write(dir.join("tls.key"), &pki.key_pem).unwrap();
+    let (port, admin) = (controlplane::pick_port(), controlplane::pick_port());
+    let args: Vec<String> = vec![
+        "serve".into(),
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+        "--admin-listen".into(),
+        format!("127.0.0.1:{admin}"),
+        "--tls-cert".into(),
+        dir.join("tls.crt").display().to_string(),
+        "--tls-key".into(),
+        dir.join("tls.key").display().to_string(),
+    ];
+    let serve = controlplane::KeptProcess::spawn(
+        std::path::Path::new(env!("CARGO_BIN_EXE_raygate")),
+        &args,
+        &[],
+        &dir.join("serve.log"),
+    )
+    .expect("spawn raygate serve");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !matches!(controlplane::plain_get(admin, "/readyz"), Ok((200, _))) {
+        assert!(Instant::now() < deadline, "raygate serve not ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let base = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/base/");
+    for f in [
+        "validatingwebhookconfiguration.yaml",
+        "mutatingwebhookconfiguration.yaml",
+    ] {
+        for mut d in controlplane::yaml_docs(std::path::Path::new(&format!("{base}{f}"))) {
+            for h in d["webhooks"].as_array_mut().unwrap() {
+                let path = h["clientConfig"]["service"]["path"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                h["clientConfig"] = json!({
+                    "url": format!("https://127.0.0.1:{port}{path}"),
+                    "caBundle": base64::engine::general_purpose::STANDARD.encode(&pki.ca_pem),
+                });
+                h["namespaceSelector"] = selector("webhook");
+            }
+            apply(client, &d).await;
+        }
+    }
+    serve
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if !args.iter().any(|a| a == "--bench") {
+        return;
+    }
+    let creates: usize = args
+        .iter()
+        .position(|a| a == "--creates")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse().expect("--creates N"))
+        .unwrap_or(300);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run(creates));
+}
+
+async fn run(creates: usize) {
+    let cp = controlplane::ControlPlane::start_with_args(&[
+        "--feature-gates=MutatingAdmissionPolicy=true",
+        "--runtime-config=admissionregistration.k8s.io/v1beta1=true",
+    ])
+    .unwrap_or_else(|e| panic!("{e}"));
+    let client = cp.client();
+    let mut crd =
+        controlplane::yaml_docs(&controlplane::kuberay_path("crd/ray.io_rayclusters.yaml"));
+    controlplane::install_crd(&client, crd.remove(0)).await;
+    for m in MODES {
+        apply(
+            &client,
+            &json!({
+                "apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": format!("bench-{m}"), "labels": {"raygate.bench/admission": m}}
+            }),
+        )
+        .await;
+    }
+    let opts = raygate::policy::ExportOptions {
+        namespace_selector: Some(selector("policy")),
+        mutating: true,
+        ..Default::default()
+    };
+    for o in raygate::policy::export(&opts) {
+        apply(&client, &o).await;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let _serve = start_webhook(&client, tmp.path()).await;
+
+    let sample = controlplane::yaml_docs(&controlplane::kuberay_path(
+        "samples/ray-cluster.autoscaler.yaml",
+    ))
+    .into_iter()
+    .find(|d| d["kind"] == "RayCluster")
+    .unwrap();
+    let api = |m: &str| {
+        let ar = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("ray.io", "v1", "RayCluster"),
+            "rayclusters",
+        );
+        Api::<DynamicObject>::namespaced_with(client.clone(), &format!("bench-{m}"), &ar)
+    };
+    let mut bare = sample.clone();
+    bare["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("autoscalerOptions");
+    let create = async |m: &str, name: String, obj: &Value| -> Result<DynamicObject, kube::Error> {
+        let mut o = obj.clone();
+        o["metadata"] = json!({"name": name});
+        let d: DynamicObject = serde_json::from_value(o).unwrap();
+        api(m).create(&PostParams::default(), &d).await
+    };
+    // In force: the policy and the webhook both add the autoscaler defaults (and `none` does not).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut k = 0;
+    loop {
+        k += 1;
+        let mut ok = true;
+        for m in MODES {
+            let got = create(m, format!("probe-{k}"), &bare)
+                .await
+                .expect("probe create");
+            let has = got.data["spec"].get("autoscalerOptions").is_some();
+            ok &= has == (m != "none");
+        }
+        if ok {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "admission not in force after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Warm-up, then the measured creates, round-robin.
+    let mut lat: [Vec<Duration>; 3] = Default::default();
+    for i in 0..(creates + 20) {
+        for (j, m) in MODES.iter().enumerate() {
+            let t0 = Instant::now();
+            create(m, format!("c-{i}"), &sample).await.expect("create");
+            if i >= 20 {
+                lat[j].push(t0.elapsed());
+            }
+        }
+    }
+    println!(
+        "RayCluster create through kube-apiserver v1.34.4 ({} creates per mode, sequential, sample ray-cluster.autoscaler.yaml)",
+        creates
+    );
+    println!(
+        "{:<10} {:>9} {:>9} {:>9}",
+        "admission", "p50 ms", "p99 ms", "mean ms"
+    );
+    for (j, m) in MODES.iter().enumerate() {
+        let v = &mut lat[j];
+        v.sort();
+        let mean = v.iter().sum::<Duration>() / v.len() as u32;
+        println!(
+            "{:<10} {:>9.2} {:>9.2} {:>9.2}",
+            m,
+            percentile(v, 0.50).as_secs_f64() * 1e3,
+            percentile(v, 0.99).as_secs_f64() * 1e3,
+            mean.as_secs_f64() * 1e3
+        );
+    }
+    cp.stop();
+}
