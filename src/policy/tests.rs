@@ -266,8 +266,6 @@ fn expressions_stay_small() {
                 v["expression"].as_str().unwrap().len(),
             ));
         }
-        sizes.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
-        eprintln!("largest variables: {:?}", &sizes[..5]);
         for (name, n) in &sizes {
             assert!(*n <= 12 * 1024, "variable {name}: {n} bytes of CEL");
         }
