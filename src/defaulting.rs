@@ -3,6 +3,10 @@
 //!
 //! Only absent (or `null`) fields are filled; nothing a user wrote is changed or merged into,
 //! and unknown fields survive because the raw JSON is edited, not a typed view.
+//!
+//! The mutating webhook adds the autoscaler opt-in ([`mutation`]): a RayCluster annotated
+//! [`AUTOSCALER_ANNOTATION`] `sidecar` or `central` gets what that mode needs, under the same
+//! rule (only absent fields are filled), with admission warnings for what cannot be filled.
 
 use crate::model::{self, Kind};
 use serde_json::{Map, Value, json};
@@ -80,6 +84,177 @@ fn apply_autoscaler_defaults(obj: &mut Value) {
     set_default(ao, "idleTimeoutSeconds", json!(60));
 }
 
+/// Annotation through which a RayCluster chooses raygate's autoscaler (issue #12).
+pub const AUTOSCALER_ANNOTATION: &str = "raygate.io/autoscaler";
+/// `autoscalerOptions.command` the webhook gives the sidecar (KubeRay >= 1.7; the Dockerfile's
+/// binary).
+pub const SIDECAR_COMMAND: &[&str] = &["/usr/local/bin/raygate"];
+/// `autoscalerOptions.args` the webhook gives the sidecar (KubeRay >= 1.7).
+pub const SIDECAR_ARGS: &[&str] = &["autoscale", "sidecar"];
+
+/// How a RayCluster is autoscaled by raygate, from [`AUTOSCALER_ANNOTATION`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoscalerMode {
+    /// `sidecar`: `raygate autoscale sidecar` is the `autoscaler` container KubeRay injects into
+    /// the head Pod (`enableInTreeAutoscaling: true`, `autoscalerOptions.image` = raygate's).
+    Sidecar,
+    /// `central`: `raygate autoscale run` scales it from outside; KubeRay injects no autoscaler
+    /// (`enableInTreeAutoscaling` not true) and the head runs no Ray monitor (`no-monitor`).
+    Central,
+}
+
+/// The mode a RayCluster asks for: `Ok(None)` without the annotation, `Err(value)` for a value
+/// that is neither `sidecar` nor `central` (surrounding blanks ignored).
+pub fn autoscaler_mode(obj: &Value) -> Result<Option<AutoscalerMode>, String> {
+    let Some(v) = obj
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+        .and_then(|a| a.get(AUTOSCALER_ANNOTATION))
+    else {
+        return Ok(None);
+    };
+    match v.as_str().map(str::trim) {
+        Some("sidecar") => Ok(Some(AutoscalerMode::Sidecar)),
+        Some("central") => Ok(Some(AutoscalerMode::Central)),
+        _ => Err(match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }),
+    }
+}
+
+/// What the mutating webhook fills for the opt-in annotation (`raygate serve` flags).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OptIn {
+    /// `--sidecar-image`: `autoscalerOptions.image` of a `sidecar` cluster. `None`: the
+    /// annotation only gets a warning (the cluster is left as written).
+    pub sidecar_image: Option<String>,
+    /// Also fill `autoscalerOptions.command`/`args` ([`SIDECAR_COMMAND`], [`SIDECAR_ARGS`]):
+    /// KubeRay >= 1.7 runs them; older versions ignore them and run
+    /// `ray kuberay-autoscaler ...` through the image's `ray` entry point.
+    pub sidecar_command: bool,
+}
+
+const ANNOTATION_PATH: &str = "metadata.annotations[raygate.io/autoscaler]";
+
+/// Fills what `mode` needs into `obj` (a RayCluster, or the part [`skeleton`] keeps of it), only
+/// where absent; what cannot be done becomes a warning.
+fn apply_opt_in(obj: &mut Value, mode: AutoscalerMode, opts: &OptIn, warnings: &mut Vec<String>) {
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    match mode {
+        AutoscalerMode::Sidecar => {
+            let Some(image) = opts.sidecar_image.as_deref() else {
+                warnings.push(format!(
+                    "{ANNOTATION_PATH}: sidecar is ignored: this webhook has no sidecar image \
+                     (raygate serve --sidecar-image); the cluster is left as written, so with \
+                     enableInTreeAutoscaling KubeRay injects Ray's own autoscaler"
+                ));
+                return;
+            };
+            set_default(spec, "enableInTreeAutoscaling", json!(true));
+            if spec.get("enableInTreeAutoscaling") != Some(&Value::Bool(true)) {
+                warnings.push(format!(
+                    "{ANNOTATION_PATH}: sidecar has no effect: spec.enableInTreeAutoscaling is \
+                     not true, so KubeRay injects no autoscaler container; set it to true"
+                ));
+                return;
+            }
+            set_default(spec, "autoscalerOptions", json!({}));
+            let Some(ao) = spec
+                .get_mut("autoscalerOptions")
+                .and_then(Value::as_object_mut)
+            else {
+                return;
+            };
+            set_default(ao, "image", json!(image));
+            if let Some(other) = ao.get("image").and_then(Value::as_str)
+                && other != image
+            {
+                warnings.push(format!(
+                    "{ANNOTATION_PATH}: sidecar: spec.autoscalerOptions.image {other:?} is kept \
+                     (not {image:?}); the head runs raygate's autoscaler only if that image is \
+                     raygate's"
+                ));
+            }
+            // command and args go together: a user's command with raygate's args (or the
+            // reverse) would be neither's intent.
+            if opts.sidecar_command && is_absent(ao, "command") && is_absent(ao, "args") {
+                ao.insert("command".into(), json!(SIDECAR_COMMAND));
+                ao.insert("args".into(), json!(SIDECAR_ARGS));
+            }
+        }
+        AutoscalerMode::Central => {
+            set_default(spec, "enableInTreeAutoscaling", json!(false));
+            if spec.get("enableInTreeAutoscaling") == Some(&Value::Bool(true)) {
+                warnings.push(format!(
+                    "{ANNOTATION_PATH}: central: spec.enableInTreeAutoscaling is true, so KubeRay \
+                     runs Ray's autoscaler in the head Pod and raygate autoscale run leaves this \
+                     cluster alone; set it to false"
+                ));
+                return;
+            }
+            // Without `no-monitor`, `ray start --head` also starts Ray's (read-only) monitor.
+            if let Some(head) = spec.get_mut("headGroupSpec").and_then(Value::as_object_mut) {
+                set_default(head, "rayStartParams", json!({}));
+                if let Some(p) = head
+                    .get_mut("rayStartParams")
+                    .and_then(Value::as_object_mut)
+                {
+                    set_default(p, "no-monitor", json!("true"));
+                }
+            }
+        }
+    }
+}
+
+/// The mutating webhook's answer for a RayCluster: [`default_patch`]'s defaults plus the
+/// autoscaler opt-in of [`AUTOSCALER_ANNOTATION`], as one patch, and the admission warnings.
+/// Idempotent: applying `patch` and mutating again gives an empty patch (only absent fields are
+/// filled), as `reinvocationPolicy: IfNeeded` needs.
+#[derive(Debug, Clone, Default)]
+pub struct Mutation {
+    pub patch: json_patch::Patch,
+    pub warnings: Vec<String>,
+}
+
+/// [`Mutation`] of `obj` with the webhook's `opts`.
+pub fn mutation(obj: &Value, opts: &OptIn) -> Mutation {
+    let mut warnings = Vec::new();
+    let mode = match autoscaler_mode(obj) {
+        Ok(m) => m,
+        Err(v) => {
+            warnings.push(format!(
+                "{ANNOTATION_PATH}: unknown value {v:?} is ignored (expected sidecar or central)"
+            ));
+            None
+        }
+    };
+    let patch = patch_with(obj, |new| {
+        if let Some(m) = mode {
+            apply_opt_in(new, m, opts, &mut warnings);
+        }
+    });
+    Mutation { patch, warnings }
+}
+
+/// [`defaulted`] with the opt-in: the object [`mutation`]'s patch produces, and its warnings.
+pub fn defaulted_with(obj: &Value, opts: &OptIn) -> (Value, Vec<String>) {
+    let mut out = obj.clone();
+    let mut warnings = Vec::new();
+    match autoscaler_mode(obj) {
+        Ok(Some(m)) => apply_opt_in(&mut out, m, opts, &mut warnings),
+        Ok(None) => {}
+        Err(v) => warnings.push(format!(
+            "{ANNOTATION_PATH}: unknown value {v:?} is ignored (expected sidecar or central)"
+        )),
+    }
+    apply_crd_defaults(&mut out);
+    apply_autoscaler_defaults(&mut out);
+    (out, warnings)
+}
+
 /// CRD defaults + autoscaler defaults. Idempotent: `defaulted(&defaulted(x)) == defaulted(x)`.
 pub fn defaulted(obj: &Value) -> Value {
     let mut out = obj.clone();
@@ -91,6 +266,11 @@ pub fn defaulted(obj: &Value) -> Value {
 /// RFC 6902 `add` operations turning `obj` into [`defaulted`]`(obj)`; empty if nothing to do.
 /// Parents that do not exist are added whole (one op), so the patch is minimal.
 pub fn default_patch(obj: &Value) -> json_patch::Patch {
+    patch_with(obj, |_| {})
+}
+
+/// The `add`s of `first` (run on the slim copy) followed by the CRD and autoscaler defaults.
+fn patch_with(obj: &Value, first: impl FnOnce(&mut Value)) -> json_patch::Patch {
     let mut ops = Vec::new();
     // Defaulting reads `apiVersion` and changes nothing outside `spec`; within `spec` it reads
     // and fills only the members kept by `skeleton`. So the diff runs on a copy of just those
@@ -106,6 +286,7 @@ pub fn default_patch(obj: &Value) -> json_patch::Patch {
     }
     slim.insert("spec".into(), old.clone());
     let mut new = Value::Object(slim);
+    first(&mut new);
     apply_crd_defaults(&mut new);
     apply_autoscaler_defaults(&mut new);
     if let Some(new_spec) = new.get("spec") {
@@ -123,12 +304,15 @@ const GROUP_DEFAULTED: &[&str] = &[
     "numOfHosts",
     "priority",
 ];
-/// Members of `autoscalerOptions` that [`apply_autoscaler_defaults`] fills.
+/// Members of `autoscalerOptions` that [`apply_autoscaler_defaults`] and [`apply_opt_in`] fill.
 const AUTOSCALER_DEFAULTED: &[&str] = &[
     "imagePullPolicy",
     "resources",
     "upscalingMode",
     "idleTimeoutSeconds",
+    "image",
+    "command",
+    "args",
 ];
 
 /// `m` with only the members in `keep`, in their order.
@@ -158,7 +342,26 @@ fn skeleton(spec: &Map<String, Value>) -> Map<String, Value> {
             ("autoscalerOptions", Value::Object(ao)) => {
                 Value::Object(only(ao, AUTOSCALER_DEFAULTED))
             }
-            ("workerGroupSpecs" | "networkPolicy" | "autoscalerOptions", other) => other.clone(),
+            ("headGroupSpec", Value::Object(h)) => {
+                let mut kept = Map::new();
+                match h.get("rayStartParams") {
+                    Some(Value::Object(p)) => {
+                        kept.insert(
+                            "rayStartParams".into(),
+                            Value::Object(only(p, &["no-monitor"])),
+                        );
+                    }
+                    Some(other) => {
+                        kept.insert("rayStartParams".into(), other.clone());
+                    }
+                    None => {}
+                }
+                Value::Object(kept)
+            }
+            (
+                "workerGroupSpecs" | "networkPolicy" | "autoscalerOptions" | "headGroupSpec",
+                other,
+            ) => other.clone(),
             ("enableInTreeAutoscaling", other) => other.clone(),
             _ => continue,
         };
@@ -398,5 +601,197 @@ mod tests {
         );
         assert!(default_patch(&json!("x")).0.is_empty());
         assert!(default_patch(&json!({"spec": 3})).0.is_empty());
+    }
+
+    fn annotated(mode: &str, spec: Value) -> Value {
+        json!({"apiVersion": "ray.io/v1", "kind": "RayCluster",
+               "metadata": {"name": "c", "annotations": {"raygate.io/autoscaler": mode}},
+               "spec": spec})
+    }
+
+    fn sidecar_opts() -> OptIn {
+        OptIn {
+            sidecar_image: Some("ghcr.io/raygate/raygate:1".into()),
+            sidecar_command: true,
+        }
+    }
+
+    /// The patch applied, and that mutating the result again gives no patch.
+    fn applied_once(v: &Value, opts: &OptIn) -> (Value, Vec<String>) {
+        let m = mutation(v, opts);
+        let mut out = v.clone();
+        json_patch::patch(&mut out, &m.patch).unwrap();
+        assert!(
+            mutation(&out, opts).patch.0.is_empty(),
+            "idempotent (reinvocationPolicy: IfNeeded): {out}"
+        );
+        let (expected, warnings) = defaulted_with(v, opts);
+        assert_eq!(out, expected, "the patch makes defaulted_with");
+        assert_eq!(warnings, m.warnings);
+        (out, m.warnings)
+    }
+
+    #[test]
+    fn sidecar_annotation_fills_image_command_args_and_turns_autoscaling_on() {
+        let v = annotated(
+            "sidecar",
+            json!({"headGroupSpec": {}, "workerGroupSpecs": [{"groupName": "g"}]}),
+        );
+        let (out, warnings) = applied_once(&v, &sidecar_opts());
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let spec = &out["spec"];
+        assert_eq!(spec["enableInTreeAutoscaling"], true);
+        let ao = &spec["autoscalerOptions"];
+        assert_eq!(ao["image"], "ghcr.io/raygate/raygate:1");
+        assert_eq!(ao["command"], json!(["/usr/local/bin/raygate"]));
+        assert_eq!(ao["args"], json!(["autoscale", "sidecar"]));
+        // the autoscaler defaults follow, as for any autoscaled cluster
+        assert_eq!(ao["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(ao["idleTimeoutSeconds"], 60);
+        assert_eq!(
+            spec["workerGroupSpecs"][0]["maxReplicas"],
+            MAX_REPLICAS_DEFAULT
+        );
+        // KubeRay < 1.7: image only
+        let old = OptIn {
+            sidecar_command: false,
+            ..sidecar_opts()
+        };
+        let (out, _) = applied_once(&v, &old);
+        assert_eq!(
+            out["spec"]["autoscalerOptions"]["image"],
+            "ghcr.io/raygate/raygate:1"
+        );
+        assert!(out["spec"]["autoscalerOptions"].get("command").is_none());
+        assert!(out["spec"]["autoscalerOptions"].get("args").is_none());
+    }
+
+    #[test]
+    fn sidecar_never_overwrites_what_the_user_wrote() {
+        let opts = sidecar_opts();
+        // their image: kept, with a warning naming both
+        let v = annotated(
+            "sidecar",
+            json!({"enableInTreeAutoscaling": true,
+            "autoscalerOptions": {"image": "mine:2", "command": null}}),
+        );
+        let (out, warnings) = applied_once(&v, &opts);
+        assert_eq!(out["spec"]["autoscalerOptions"]["image"], "mine:2");
+        assert_eq!(
+            out["spec"]["autoscalerOptions"]["command"],
+            json!(["/usr/local/bin/raygate"])
+        );
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("\"mine:2\" is kept"), "{warnings:?}");
+        // their command (or args) alone: neither is filled
+        for (k, val) in [
+            ("command", json!(["/bin/sh"])),
+            ("args", json!(["-c", "x"])),
+            ("args", json!([])),
+        ] {
+            let v = annotated("sidecar", json!({"autoscalerOptions": {k: val.clone()}}));
+            let (out, _) = applied_once(&v, &opts);
+            let ao = out["spec"]["autoscalerOptions"].as_object().unwrap();
+            assert_eq!(ao[k], val);
+            assert_eq!(ao.contains_key("command"), k == "command", "{ao:?}");
+            assert_eq!(ao.contains_key("args"), k == "args", "{ao:?}");
+            assert_eq!(ao["image"], "ghcr.io/raygate/raygate:1");
+        }
+        // enableInTreeAutoscaling: false is theirs: nothing is filled, a warning says why
+        let v = annotated("sidecar", json!({"enableInTreeAutoscaling": false}));
+        let (out, warnings) = applied_once(&v, &opts);
+        assert_eq!(out, v);
+        assert!(
+            warnings[0].contains("enableInTreeAutoscaling is not true"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn sidecar_without_an_image_is_a_warning_and_no_change() {
+        let v = annotated("sidecar", json!({"headGroupSpec": {}}));
+        let (out, warnings) = applied_once(&v, &OptIn::default());
+        assert_eq!(out, v, "left as written");
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0]
+                .starts_with("metadata.annotations[raygate.io/autoscaler]: sidecar is ignored")
+        );
+        assert!(warnings[0].contains("--sidecar-image"), "{warnings:?}");
+    }
+
+    #[test]
+    fn central_annotation_turns_kuberay_autoscaling_and_the_monitor_off() {
+        let opts = sidecar_opts();
+        let v = annotated(
+            "central",
+            json!({"headGroupSpec": {"rayStartParams": {"num-cpus": "0"}}}),
+        );
+        let (out, warnings) = applied_once(&v, &opts);
+        assert!(warnings.is_empty());
+        assert_eq!(out["spec"]["enableInTreeAutoscaling"], false);
+        assert_eq!(
+            out["spec"]["headGroupSpec"]["rayStartParams"],
+            json!({"num-cpus": "0", "no-monitor": "true"})
+        );
+        assert!(
+            out["spec"].get("autoscalerOptions").is_none(),
+            "not an in-tree cluster"
+        );
+        let p = mutation(&v, &opts).patch;
+        assert_eq!(
+            serde_json::to_value(&p).unwrap(),
+            json!([{"op": "add", "path": "/spec/headGroupSpec/rayStartParams/no-monitor", "value": "true"},
+                   {"op": "add", "path": "/spec/enableInTreeAutoscaling", "value": false}])
+        );
+        // no rayStartParams, or a user's no-monitor
+        let v = annotated("central", json!({"headGroupSpec": {}}));
+        let (out, _) = applied_once(&v, &opts);
+        assert_eq!(
+            out["spec"]["headGroupSpec"]["rayStartParams"],
+            json!({"no-monitor": "true"})
+        );
+        let v = annotated(
+            "central",
+            json!({"headGroupSpec": {"rayStartParams": {"no-monitor": "false"}}}),
+        );
+        let (out, _) = applied_once(&v, &opts);
+        assert_eq!(
+            out["spec"]["headGroupSpec"]["rayStartParams"]["no-monitor"],
+            "false"
+        );
+        // enableInTreeAutoscaling: true is theirs: a warning, nothing changed but the defaults
+        let v = annotated(
+            "central",
+            json!({"enableInTreeAutoscaling": true, "headGroupSpec": {}}),
+        );
+        let (out, warnings) = applied_once(&v, &opts);
+        assert_eq!(out, defaulted(&v));
+        assert!(
+            warnings[0].contains("leaves this cluster alone"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_modes_warn_and_unannotated_clusters_are_as_before() {
+        for bad in [json!("Sidecar"), json!(""), json!(1)] {
+            let v = annotated("x", json!({"headGroupSpec": {}}));
+            let mut v = v;
+            v["metadata"]["annotations"]["raygate.io/autoscaler"] = bad.clone();
+            let (out, warnings) = applied_once(&v, &sidecar_opts());
+            assert_eq!(out, defaulted(&v));
+            assert_eq!(warnings.len(), 1, "{bad}");
+            assert!(warnings[0].contains("unknown value"), "{warnings:?}");
+        }
+        assert_eq!(
+            autoscaler_mode(&annotated(" central ", json!({}))),
+            Ok(Some(AutoscalerMode::Central))
+        );
+        let plain = json!({"apiVersion": "ray.io/v1", "spec": {"enableInTreeAutoscaling": true,
+            "headGroupSpec": {"rayStartParams": {}}, "workerGroupSpecs": [{}]}});
+        let m = mutation(&plain, &sidecar_opts());
+        assert_eq!(m.patch, default_patch(&plain));
+        assert!(m.warnings.is_empty());
     }
 }

@@ -448,6 +448,7 @@ fn optional_values_reach_the_objects() {
             "image.tag=9.9.9",
             "webhook.replicas=3",
             "webhook.sidecarImage=example.org/ray-sidecar:1",
+            "webhook.sidecarKuberayVersion=1.6",
             "webhook.extraArgs={--feature-gates=RayClusterStatusConditions=true}",
             "webhook.namespaceSelector.matchLabels.team=ml",
             "webhook.failurePolicy=Ignore",
@@ -470,7 +471,8 @@ fn optional_values_reach_the_objects() {
     assert_eq!(c["image"], "ghcr.io/raygate/raygate:9.9.9");
     let args = strs(&c["args"]);
     assert!(
-        args.contains(&"--sidecar-image=example.org/ray-sidecar:1"),
+        args.contains(&"--sidecar-image=example.org/ray-sidecar:1")
+            && args.contains(&"--sidecar-kuberay-version=1.6"),
         "{args:?}"
     );
     assert_eq!(

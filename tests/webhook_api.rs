@@ -257,6 +257,129 @@ async fn mutate_patch_applied_equals_core_defaulted_and_is_idempotent() {
     srv.stop().await;
 }
 
+/// The decoded JSON Patch of a mutate reply, if any.
+fn reply_patch(r: &Value) -> Option<json_patch::Patch> {
+    let b64 = r.get("patch")?.as_str().expect("patch is a base64 string");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    Some(serde_json::from_slice(&bytes).unwrap())
+}
+
+/// Issue #12: `raygate.io/autoscaler: sidecar` / `central` over the real endpoint, on every
+/// sample: the patch makes `defaulted_with`, a user's value is kept, and the result mutated again
+/// (reinvocationPolicy: IfNeeded) gets no patch; without `--sidecar-image` only a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autoscaler_opt_in_annotation_is_filled_once_and_never_overwrites() {
+    let opt_in = raygate::defaulting::OptIn {
+        sidecar_image: Some("example.org/raygate:1".into()),
+        sidecar_command: true,
+    };
+    let with = start(|o| o.opt_in = opt_in.clone()).await;
+    let without = start(|_| {}).await;
+    let mut c = with.conn(Proto::H2).await;
+    let mut c0 = without.conn(Proto::H1).await;
+    let (mut sidecars, mut kept_image, mut centrals) = (0, 0, 0);
+    for (i, (file, obj)) in samples().iter().enumerate() {
+        for mode in ["sidecar", "central"] {
+            let mut obj = obj.clone();
+            obj["metadata"]["annotations"]["raygate.io/autoscaler"] = json!(mode);
+            let (status, resp) = post_json(
+                &mut c,
+                MUTATE,
+                &review(&format!("o-{i}"), "CREATE", Some(&obj), None),
+            )
+            .await;
+            assert_eq!(status, 200);
+            let r = &resp["response"];
+            assert_eq!(r["allowed"], true, "{file}: {resp}");
+            let (expected, warnings) = raygate::defaulting::defaulted_with(&obj, &opt_in);
+            let mut applied = obj.clone();
+            if let Some(p) = reply_patch(r) {
+                json_patch::patch(&mut applied, &p).unwrap();
+            }
+            assert_eq!(applied, expected, "{file} {mode}");
+            let got: Vec<Value> = r
+                .get("warnings")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(
+                got,
+                warnings.iter().map(|w| json!(w)).collect::<Vec<_>>(),
+                "{file}"
+            );
+            let spec = &applied["spec"];
+            let in_tree = spec["enableInTreeAutoscaling"] == true;
+            let user_in_tree = &obj["spec"]["enableInTreeAutoscaling"];
+            if mode == "sidecar" && in_tree {
+                sidecars += 1;
+                let ao = &spec["autoscalerOptions"];
+                match obj["spec"]["autoscalerOptions"].get("image") {
+                    Some(theirs) => {
+                        kept_image += 1;
+                        assert_eq!(&ao["image"], theirs, "{file}: the user's image is kept");
+                    }
+                    None => assert_eq!(ao["image"], "example.org/raygate:1", "{file}"),
+                }
+            } else if mode == "sidecar" {
+                assert_eq!(
+                    user_in_tree,
+                    &json!(false),
+                    "{file}: only an explicit false stops it"
+                );
+                assert!(warnings[0].contains("is not true"), "{file}: {warnings:?}");
+            } else if user_in_tree == &json!(true) {
+                assert!(warnings[0].contains("leaves this cluster alone"), "{file}");
+            } else {
+                centrals += 1;
+                assert_eq!(spec["enableInTreeAutoscaling"], false, "{file}");
+                assert!(
+                    spec["headGroupSpec"]["rayStartParams"]
+                        .get("no-monitor")
+                        .is_some(),
+                    "{file}"
+                );
+            }
+            // reinvoked on its own result: nothing more
+            let (_, again) = post_json(
+                &mut c,
+                MUTATE,
+                &review("again", "UPDATE", Some(&applied), Some(&obj)),
+            )
+            .await;
+            assert!(
+                again["response"].get("patch").is_none(),
+                "{file} {mode}: {again}"
+            );
+            // without --sidecar-image: a sidecar cluster is left as the plain defaults leave it
+            if mode == "sidecar" {
+                let (_, r0) = post_json(
+                    &mut c0,
+                    MUTATE,
+                    &review(&format!("n-{i}"), "CREATE", Some(&obj), None),
+                )
+                .await;
+                let r0 = &r0["response"];
+                let mut plain = obj.clone();
+                if let Some(p) = reply_patch(r0) {
+                    json_patch::patch(&mut plain, &p).unwrap();
+                }
+                assert_eq!(plain, raygate::defaulting::defaulted(&obj), "{file}");
+                let w = r0["warnings"][0].as_str().unwrap_or_default();
+                assert!(w.contains("--sidecar-image"), "{file}: {r0}");
+            }
+        }
+    }
+    // (no sample sets autoscalerOptions.image; the unit tests cover a user's image)
+    assert!(
+        sidecars > 5 && centrals > 5,
+        "{sidecars} {kept_image} {centrals}"
+    );
+    with.stop().await;
+    without.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conversion_round_trip_over_tls_is_lossless_for_every_sample() {
     let srv = start(|_| {}).await;
@@ -669,6 +792,8 @@ async fn feature_gates_reach_the_rules() {
         max_connections: 8,
         admin_max_connections: 4,
         header_timeout: 1.0,
+        sidecar_image: None,
+        sidecar_kuberay_version: "1.7".into(),
     };
     assert!(args.to_options().unwrap_err().contains("NoSuchGate"));
     let ok = raygate::cli::serve::ServeArgs {

@@ -75,6 +75,32 @@ pub struct ServeArgs {
     /// Async runtime threads for TLS and HTTP [default: half the CPUs available, at least 1].
     #[arg(long, env = "RAYGATE_IO_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
     pub io_threads: Option<u16>,
+    /// Image of raygate's autoscaler sidecar: the mutating webhook makes it the
+    /// `autoscalerOptions.image` of RayClusters annotated `raygate.io/autoscaler: sidecar`
+    /// (docs/webhook.md). Without it that annotation only gets a warning.
+    #[arg(long, env = "RAYGATE_SIDECAR_IMAGE")]
+    pub sidecar_image: Option<String>,
+    /// KubeRay version the sidecar is filled in for: from 1.7 also `autoscalerOptions.command`
+    /// and `args` (`/usr/local/bin/raygate autoscale sidecar`); older versions have no such
+    /// fields and run `ray kuberay-autoscaler ...` through the image's `ray` entry point.
+    #[arg(long, default_value = "1.7", env = "RAYGATE_SIDECAR_KUBERAY_VERSION")]
+    pub sidecar_kuberay_version: String,
+}
+
+/// `MAJOR.MINOR[.PATCH]` (a leading `v` allowed) as (major, minor).
+fn kuberay_version(v: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("--sidecar-kuberay-version {v:?}: expected MAJOR.MINOR[.PATCH], e.g. 1.7");
+    let t = v.trim();
+    let t = t.strip_prefix('v').unwrap_or(t);
+    let mut it = t.split('.');
+    let major = it.next().and_then(|x| x.parse().ok()).ok_or_else(bad)?;
+    let minor = it.next().and_then(|x| x.parse().ok()).ok_or_else(bad)?;
+    match (it.next(), it.next()) {
+        (None, _) => {}
+        (Some(p), None) if p.parse::<u32>().is_ok() => {}
+        _ => return Err(bad()),
+    }
+    Ok((major, minor))
 }
 
 fn secs(name: &str, v: f64) -> Result<Duration, String> {
@@ -96,8 +122,22 @@ impl ServeArgs {
             },
             _ => return Err("give both --tls-cert and --tls-key, or neither".into()),
         };
+        let sidecar_image = match self.sidecar_image.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(i) if i.chars().any(char::is_whitespace) => {
+                return Err(format!(
+                    "--sidecar-image {i:?}: an image reference has no blanks"
+                ));
+            }
+            Some(i) => Some(i.to_string()),
+        };
+        let opt_in = crate::defaulting::OptIn {
+            sidecar_image,
+            sidecar_command: kuberay_version(&self.sidecar_kuberay_version)? >= (1, 7),
+        };
         Ok(ServerOptions {
             listen: self.listen,
+            opt_in,
             admin_listen: self.admin_listen,
             tls,
             validate: ValidateOptions {
@@ -202,4 +242,57 @@ pub fn run(args: ServeArgs) -> ExitCode {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn opts(argv: &[&str]) -> Result<ServerOptions, String> {
+        let mut all = vec!["raygate"];
+        all.extend_from_slice(argv);
+        Cli::try_parse_from(all)
+            .map_err(|e| e.to_string())?
+            .serve
+            .to_options()
+    }
+
+    #[test]
+    fn sidecar_flags_make_the_opt_in() {
+        let o = opts(&[]).unwrap().opt_in;
+        assert_eq!(o.sidecar_image, None);
+        assert!(o.sidecar_command, "KubeRay 1.7 by default");
+        let o = opts(&["--sidecar-image", "r/raygate:1"]).unwrap().opt_in;
+        assert_eq!(o.sidecar_image.as_deref(), Some("r/raygate:1"));
+        assert!(o.sidecar_command);
+        for (v, command) in [
+            ("1.6", false),
+            ("v1.6.2", false),
+            ("1.7.0", true),
+            ("2.0", true),
+        ] {
+            let o = opts(&["--sidecar-image=i", "--sidecar-kuberay-version", v]).unwrap();
+            assert_eq!(o.opt_in.sidecar_command, command, "{v}");
+        }
+        assert_eq!(
+            opts(&["--sidecar-image="]).unwrap().opt_in.sidecar_image,
+            None
+        );
+        for bad in ["1", "1.x", "1.7.0.1", "seven"] {
+            let e = opts(&["--sidecar-kuberay-version", bad]).unwrap_err();
+            assert!(
+                e.contains("--sidecar-kuberay-version") && e.contains("MAJOR.MINOR"),
+                "{e}"
+            );
+        }
+        let e = opts(&["--sidecar-image", "a b"]).unwrap_err();
+        assert!(e.contains("--sidecar-image"), "{e}");
+    }
 }

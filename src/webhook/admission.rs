@@ -71,6 +71,8 @@ pub struct Reply {
 #[derive(Debug, Clone, Default)]
 pub struct AdmissionConfig {
     pub validate: ValidateOptions,
+    /// What the mutating webhook fills for the `raygate.io/autoscaler` opt-in.
+    pub opt_in: crate::defaulting::OptIn,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -580,10 +582,11 @@ pub fn limit_warnings(warnings: Vec<String>) -> Vec<String> {
     out
 }
 
-/// Handles `POST /mutate-ray-io-v1-raycluster`: the core's defaulting as a base64 JSONPatch.
+/// Handles `POST /mutate-ray-io-v1-raycluster`: the core's defaulting and the autoscaler opt-in
+/// ([`crate::defaulting::mutation`]) as a base64 JSONPatch, with its warnings.
 ///
 /// `oldObject` is not built: the patch depends on the object alone.
-pub fn mutate(body: &[u8], _cfg: &AdmissionConfig) -> Reply {
+pub fn mutate(body: &[u8], cfg: &AdmissionConfig) -> Reply {
     let mut req = match parse_admission(body, true) {
         Ok(r) => r,
         Err(reply) => return *reply,
@@ -616,11 +619,13 @@ pub fn mutate(body: &[u8], _cfg: &AdmissionConfig) -> Reply {
             outcome,
         );
     }
-    let patch = crate::defaulting::default_patch(&raw);
+    let crate::defaulting::Mutation { patch, warnings } =
+        crate::defaulting::mutation(&raw, &cfg.opt_in);
+    let warnings = limit_warnings(warnings);
     if patch.0.is_empty() {
         return Reply {
             status: 200,
-            body: allowed_body(&req.uid, None, &[]),
+            body: allowed_body(&req.uid, None, &warnings),
             outcome: Outcome {
                 decision: "unchanged",
                 ..outcome
@@ -640,7 +645,7 @@ pub fn mutate(body: &[u8], _cfg: &AdmissionConfig) -> Reply {
     };
     Reply {
         status: 200,
-        body: allowed_body(&req.uid, Some(&patch), &[]),
+        body: allowed_body(&req.uid, Some(&patch), &warnings),
         outcome: Outcome {
             decision: "patched",
             ..outcome

@@ -80,6 +80,8 @@ pub struct ServerOptions {
     pub admin_listen: SocketAddr,
     pub tls: TlsMode,
     pub validate: ValidateOptions,
+    /// The `raygate.io/autoscaler` opt-in of the mutating webhook (`--sidecar-image`, ...).
+    pub opt_in: crate::defaulting::OptIn,
     pub body_limit: usize,
     /// Whole-request timeout (body read + decision); keep below the webhook `timeoutSeconds`.
     pub request_timeout: Duration,
@@ -127,6 +129,7 @@ impl Default for ServerOptions {
                 key: PathBuf::from("certs/tls.key"),
             },
             validate: ValidateOptions::default(),
+            opt_in: crate::defaulting::OptIn::default(),
             body_limit: DEFAULT_BODY_LIMIT,
             request_timeout: Duration::from_secs(8),
             handshake_timeout: Duration::from_secs(10),
@@ -209,6 +212,7 @@ impl Server {
         let state = AppState {
             cfg: Arc::new(AdmissionConfig {
                 validate: opts.validate.clone(),
+                opt_in: opts.opt_in.clone(),
             }),
             metrics,
             ready: Arc::new(AtomicBool::new(false)),
