@@ -148,6 +148,8 @@ pub struct PodDeletion {
     pub node_type: String,
     /// The RayCluster states recorded before the deletion was seen.
     pub states_before: usize,
+    /// The Pod's resourceVersion in that event (its deletionTimestamp write, or the removal).
+    pub resource_version: u64,
     pub at: Instant,
 }
 
@@ -519,6 +521,10 @@ fn watch_pods(rt: &tokio::runtime::Runtime, api: Api<Pod>, record: Arc<Mutex<Rec
                         pod: name,
                         node_type: kind,
                         states_before,
+                        resource_version: p
+                            .resource_version()
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(u64::MAX),
                         at: Instant::now(),
                     });
                 }
@@ -725,16 +731,24 @@ impl Proofs<'_> {
         let r = self.h.record();
         for d in &r.deletions {
             assert_eq!(d.node_type, "worker", "a non-worker Pod was deleted: {d:?}");
-            let named = r.states[..d.states_before]
-                .iter()
-                .any(|s| s.workers_to_delete.contains(&d.pod));
+            // Ordered by resourceVersion, not by arrival: the two watches are separate streams,
+            // and KubeRay's deletion of a Pod can reach the Pod watch before the RayCluster write
+            // that named it reaches the RayCluster watch. One etcd orders both (its revision).
+            let named = r.states.iter().any(|s| {
+                s.resource_version
+                    .parse::<u64>()
+                    .is_ok_and(|v| v < d.resource_version)
+                    && s.workers_to_delete.contains(&d.pod)
+            });
             assert!(
                 named,
-                "{} was deleted but never named in workersToDelete before: states {:?}",
+                "{} was deleted (resourceVersion {}) but never named in workersToDelete \
+                 before: states {:?}",
                 d.pod,
-                r.states[..d.states_before]
+                d.resource_version,
+                r.states
                     .iter()
-                    .map(|s| (s.replicas, &s.workers_to_delete))
+                    .map(|s| (&s.resource_version, s.replicas, &s.workers_to_delete))
                     .collect::<Vec<_>>()
             );
         }
@@ -781,7 +795,9 @@ impl Proofs<'_> {
             }
         }
         for (pid, cmd) in k.census() {
-            if cmd.contains("monitor.py")
+            // Not `_private/log_monitor.py`, which every Ray node runs.
+            if cmd.contains("autoscaler/_private/monitor.py")
+                || cmd.contains("autoscaler/v2/monitor.py")
                 || (cmd.contains("kuberay-autoscaler") && cmd.contains("python"))
             {
                 out.push(format!("process {pid}: {cmd}"));
