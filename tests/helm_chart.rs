@@ -23,6 +23,7 @@ const URL: &str = helm::COMBO_URL;
 const USER_CA: &str = helm::COMBO_USER_CA;
 
 use helm::{Autoscaler, Combo};
+use raygate::model::Kind;
 
 fn autoscaler_on(c: &Combo) -> bool {
     !matches!(c.autoscaler, Autoscaler::Off)
@@ -221,16 +222,16 @@ fn check_render(c: &Combo, docs: &[Value]) {
         _ => None,
     };
     let mut client_configs = Vec::new();
-    for (kind, name, path) in [
+    for (kind, name, path_of) in [
         (
             "ValidatingWebhookConfiguration",
             "raygate-validating",
-            raygate::webhook::server::VALIDATE_PATH,
+            raygate::webhook::admission::validate_path as fn(Kind) -> &'static str,
         ),
         (
             "MutatingWebhookConfiguration",
             "raygate-mutating",
-            raygate::webhook::server::MUTATE_PATH,
+            raygate::webhook::admission::mutate_path,
         ),
     ] {
         let w = find(docs, kind, name);
@@ -240,12 +241,21 @@ fn check_render(c: &Combo, docs: &[Value]) {
         } else {
             assert!(ann.is_null(), "{what}: {kind}");
         }
-        let hook = &w["webhooks"][0];
-        assert!(
-            hook["timeoutSeconds"].as_u64().unwrap() > opts.request_timeout.as_secs(),
-            "{what}: request timeout below timeoutSeconds"
-        );
-        client_configs.push((hook["clientConfig"].clone(), path));
+        // One webhook per kind the server serves, each on that kind's resource and path.
+        let hooks = w["webhooks"].as_array().unwrap();
+        assert_eq!(hooks.len(), Kind::ALL.len(), "{what}: {kind} webhooks");
+        for (hook, k) in hooks.iter().zip(Kind::ALL) {
+            assert!(
+                hook["timeoutSeconds"].as_u64().unwrap() > opts.request_timeout.as_secs(),
+                "{what}: request timeout below timeoutSeconds"
+            );
+            assert_eq!(
+                hook["rules"][0]["resources"],
+                json!([k.plural()]),
+                "{what}: {kind}"
+            );
+            client_configs.push((hook["clientConfig"].clone(), path_of(k)));
+        }
     }
     if c.extras {
         let cm = find(docs, "ConfigMap", "raygate-crd-conversion");
@@ -489,13 +499,14 @@ fn optional_values_reach_the_objects() {
         ("ValidatingWebhookConfiguration", "rg2-validating"),
         ("MutatingWebhookConfiguration", "rg2-mutating"),
     ] {
-        let h = &find(&docs, kind, name)["webhooks"][0];
-        assert_eq!(h["failurePolicy"], "Ignore");
-        assert_eq!(
-            h["namespaceSelector"],
-            json!({ "matchLabels": { "team": "ml" } })
-        );
-        assert_eq!(h["clientConfig"]["service"]["name"], "rg2-webhook");
+        for h in find(&docs, kind, name)["webhooks"].as_array().unwrap() {
+            assert_eq!(h["failurePolicy"], "Ignore");
+            assert_eq!(
+                h["namespaceSelector"],
+                json!({ "matchLabels": { "team": "ml" } })
+            );
+            assert_eq!(h["clientConfig"]["service"]["name"], "rg2-webhook");
+        }
         assert_eq!(
             find(&docs, kind, name)["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
             "raygate-system/rg2-webhook"
@@ -730,12 +741,14 @@ fn chart_renders_what_kustomize_renders_self_managed() {
             "MutatingWebhookConfiguration",
         ] {
             let w = docs.iter().find(|o| o["kind"] == kind).unwrap();
-            let b: String = w["webhooks"][0]["clientConfig"]["caBundle"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{ca_of}: {kind} without caBundle"))
-                .split_whitespace()
-                .collect();
-            assert_eq!(b, ca, "{ca_of}: {kind} caBundle is the Secret's ca.crt");
+            for h in w["webhooks"].as_array().unwrap() {
+                let b: String = h["clientConfig"]["caBundle"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{ca_of}: {kind} without caBundle"))
+                    .split_whitespace()
+                    .collect();
+                assert_eq!(b, ca, "{ca_of}: {kind} caBundle is the Secret's ca.crt");
+            }
         }
     }
     assert_eq!(

@@ -2,6 +2,8 @@
 //! (`kubectl kustomize deploy/overlays/...` renders them; a real API server dry-run is the
 //! apiserver suite's job.)
 
+use raygate::model::Kind;
+use raygate::webhook::admission::{mutate_path, validate_path};
 use raygate::webhook::server::{CONVERT_PATH, MUTATE_PATH, VALIDATE_PATH};
 use serde_json::Value;
 
@@ -18,40 +20,55 @@ fn one(rel: &str) -> Value {
 
 #[test]
 fn webhook_configurations_match_the_server() {
-    for (file, path, kind) in [
+    for (file, path_of, kind, prefix) in [
         (
             "base/validatingwebhookconfiguration.yaml",
-            VALIDATE_PATH,
+            validate_path as fn(Kind) -> &'static str,
             "ValidatingWebhookConfiguration",
+            "v",
         ),
         (
             "base/mutatingwebhookconfiguration.yaml",
-            MUTATE_PATH,
+            mutate_path,
             "MutatingWebhookConfiguration",
+            "m",
         ),
     ] {
         let doc = one(file);
         assert_eq!(doc["kind"], kind);
-        let w = &doc["webhooks"][0];
-        assert_eq!(w["clientConfig"]["service"]["path"], path, "{file}");
-        assert_eq!(w["clientConfig"]["service"]["name"], "raygate-webhook");
-        assert_eq!(w["clientConfig"]["service"]["port"], 443);
-        assert_eq!(w["failurePolicy"], "Fail");
-        assert_eq!(w["sideEffects"], "None");
-        assert_eq!(w["matchPolicy"], "Equivalent");
-        assert_eq!(w["admissionReviewVersions"], serde_json::json!(["v1"]));
-        let timeout = w["timeoutSeconds"].as_u64().unwrap();
-        assert!(
-            timeout > 8,
-            "request timeout (8 s) must stay below timeoutSeconds"
-        );
-        let r = &w["rules"][0];
-        assert_eq!(r["apiGroups"][0], "ray.io");
-        assert_eq!(r["resources"][0], "rayclusters");
-        assert_eq!(r["operations"], serde_json::json!(["CREATE", "UPDATE"]));
+        // One webhook per kind the server serves, on that kind's resource and path.
+        let hooks = doc["webhooks"].as_array().unwrap();
+        assert_eq!(hooks.len(), Kind::ALL.len(), "{file}");
+        for (w, k) in hooks.iter().zip(Kind::ALL) {
+            assert_eq!(
+                w["name"],
+                format!("{prefix}{}.raygate.io", k.name().to_lowercase()),
+                "{file}"
+            );
+            assert_eq!(w["clientConfig"]["service"]["path"], path_of(k), "{file}");
+            assert_eq!(w["clientConfig"]["service"]["name"], "raygate-webhook");
+            assert_eq!(w["clientConfig"]["service"]["port"], 443);
+            assert_eq!(w["failurePolicy"], "Fail");
+            assert_eq!(w["sideEffects"], "None");
+            assert_eq!(w["matchPolicy"], "Equivalent");
+            assert_eq!(w["admissionReviewVersions"], serde_json::json!(["v1"]));
+            let timeout = w["timeoutSeconds"].as_u64().unwrap();
+            assert!(
+                timeout > 8,
+                "request timeout (8 s) must stay below timeoutSeconds"
+            );
+            let r = &w["rules"][0];
+            assert_eq!(r["apiGroups"], serde_json::json!(["ray.io"]));
+            assert_eq!(r["apiVersions"], serde_json::json!(["v1"]));
+            assert_eq!(r["resources"], serde_json::json!([k.plural()]), "{file}");
+            assert_eq!(r["operations"], serde_json::json!(["CREATE", "UPDATE"]));
+            if kind == "MutatingWebhookConfiguration" {
+                assert_eq!(w["reinvocationPolicy"], "IfNeeded", "{file}");
+            }
+        }
     }
-    let m = one("base/mutatingwebhookconfiguration.yaml");
-    assert_eq!(m["webhooks"][0]["reinvocationPolicy"], "IfNeeded");
+    assert_eq!(validate_path(Kind::RayCluster), VALIDATE_PATH);
+    assert_eq!(mutate_path(Kind::RayCluster), MUTATE_PATH);
     // One conversion patch per CRD served at two versions; the Component applies each to its CRD.
     let component = one("crd-conversion/kustomization.yaml");
     let patches = component["patches"].as_array().unwrap();

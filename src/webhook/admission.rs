@@ -8,6 +8,7 @@
 //! numbers (kube-rs#1781); we replace it with the documented base64 string.
 
 use crate::conversion;
+use crate::model::Kind;
 use crate::violation::{Severity, ValidateOptions, Violation};
 use base64::Engine;
 use kube::core::Status;
@@ -28,6 +29,26 @@ pub const MAX_CAUSE_LEN: usize = 256;
 pub const MAX_DENIAL_MESSAGE: usize = 5 * 1024;
 pub const V1ALPHA1_DEPRECATED: &str =
     "ray.io/v1alpha1 RayCluster is deprecated; use ray.io/v1 RayCluster";
+
+/// `/validate-ray-io-v1-<kind>`: where [`validate_kind`] is served for `kind`.
+pub fn validate_path(kind: Kind) -> &'static str {
+    match kind {
+        Kind::RayCluster => "/validate-ray-io-v1-raycluster",
+        Kind::RayJob => "/validate-ray-io-v1-rayjob",
+        Kind::RayService => "/validate-ray-io-v1-rayservice",
+        Kind::RayCronJob => "/validate-ray-io-v1-raycronjob",
+    }
+}
+
+/// `/mutate-ray-io-v1-<kind>`: where [`mutate_kind`] is served for `kind`.
+pub fn mutate_path(kind: Kind) -> &'static str {
+    match kind {
+        Kind::RayCluster => "/mutate-ray-io-v1-raycluster",
+        Kind::RayJob => "/mutate-ray-io-v1-rayjob",
+        Kind::RayService => "/mutate-ray-io-v1-rayservice",
+        Kind::RayCronJob => "/mutate-ray-io-v1-raycronjob",
+    }
+}
 
 /// What the handler decided, for logs and metrics.
 #[derive(Debug, Clone, Default)]
@@ -317,36 +338,53 @@ fn base_outcome(req: &RequestIn) -> Outcome {
     }
 }
 
-/// Why `obj` (the request's `what`: `object` or `oldObject`) is not something this webhook
-/// decides on: the request is not for a ray.io RayCluster (named by `request.kind`), or the
-/// object itself is not one (named by the object's own `kind`). Shared by validate and
-/// mutate, so both say the same thing.
-fn kind_mismatch(req: &RequestIn, obj: &Value, what: &str) -> Option<String> {
-    if req.kind.group != conversion::GROUP || req.kind.kind != conversion::KIND {
+/// Why `obj` (the request's `what`: `object` or `oldObject`) is not something this endpoint
+/// decides on: the request is not for a ray.io `kind` (named by `request.kind`), or the object
+/// itself is not one (named by the object's own `kind`). Shared by validate and mutate, so both
+/// say the same thing.
+fn kind_mismatch(kind: Kind, req: &RequestIn, obj: &Value, what: &str) -> Option<String> {
+    let name = kind.name();
+    if req.kind.group != conversion::GROUP || req.kind.kind != name {
         return Some(format!(
-            "this webhook only handles ray.io RayCluster, got {}/{} {}",
+            "this webhook only handles ray.io {name}, got {}/{} {}",
             req.kind.group, req.kind.version, req.kind.kind
         ));
     }
-    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-    if !obj.is_object() || kind != conversion::KIND {
-        return Some(format!(
-            "request.{what} is not a RayCluster (kind {kind:?})"
-        ));
+    let got = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    if !obj.is_object() || got != name {
+        return Some(format!("request.{what} is not a {name} (kind {got:?})"));
     }
     None
 }
 
-/// Checks the request targets RayClusters and returns the object as `ray.io/v1`.
-fn raycluster_v1(req: &RequestIn, obj: Value, what: &str) -> Result<Value, String> {
-    if let Some(msg) = kind_mismatch(req, &obj, what) {
+/// Checks the request targets `kind` and returns the object as `ray.io/v1`.
+fn object_v1(kind: Kind, req: &RequestIn, obj: Value, what: &str) -> Result<Value, String> {
+    if let Some(msg) = kind_mismatch(kind, req, &obj, what) {
         return Err(msg);
     }
     let av = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     if av == conversion::V1 {
         return Ok(obj);
     }
+    if !conversion::CONVERTIBLE_KINDS.contains(&kind.name()) {
+        return Err(format!(
+            "request.{what}: apiVersion {av:?} is not {} ({} is served only as v1)",
+            conversion::V1,
+            kind.name()
+        ));
+    }
     conversion::convert_owned(obj, conversion::V1).map_err(|e| format!("request.{what}: {e}"))
+}
+
+/// The deprecation warning of a `ray.io/v1alpha1` request for `kind`.
+fn v1alpha1_deprecated(kind: Kind) -> String {
+    match kind {
+        Kind::RayCluster => V1ALPHA1_DEPRECATED.to_string(),
+        k => format!(
+            "ray.io/v1alpha1 {0} is deprecated; use ray.io/v1 {0}",
+            k.name()
+        ),
+    }
 }
 
 fn is_v1alpha1_request(req: &RequestIn) -> bool {
@@ -365,6 +403,14 @@ fn is_v1alpha1_request(req: &RequestIn) -> bool {
 
 /// Handles `POST /validate-ray-io-v1-raycluster`.
 pub fn validate(body: &[u8], cfg: &AdmissionConfig) -> Reply {
+    validate_kind(Kind::RayCluster, body, cfg)
+}
+
+/// Handles `POST /validate-ray-io-v1-<kind>` (see [`validate_path`]): CRD defaults applied as
+/// the API server does, then every rule of `kind` ([`crate::rules::kinds::validate_kind`]; for
+/// RayJob, RayService and RayCronJob also the RayCluster rules on the embedded spec, with its
+/// field paths).
+pub fn validate_kind(kind: Kind, body: &[u8], cfg: &AdmissionConfig) -> Reply {
     let mut req = match parse_admission(body, false) {
         Ok(r) => r,
         Err(reply) => return *reply,
@@ -386,7 +432,7 @@ pub fn validate(body: &[u8], cfg: &AdmissionConfig) -> Reply {
     let Some(raw) = req.object.take().filter(|o| !o.is_null()) else {
         return admission_refuse(&req.uid, 400, "request.object is missing".into(), outcome);
     };
-    let mut obj = match raycluster_v1(&req, raw, "object") {
+    let mut obj = match object_v1(kind, &req, raw, "object") {
         Ok(o) => o,
         Err(msg) => return admission_refuse(&req.uid, 400, msg, outcome),
     };
@@ -397,21 +443,23 @@ pub fn validate(body: &[u8], cfg: &AdmissionConfig) -> Reply {
             .unwrap_or("")
             .to_string();
     }
-    crate::defaulting::apply_crd_defaults(&mut obj);
+    crate::defaulting::apply_crd_defaults_kind(kind, &mut obj);
     let old = match (&req.operation, req.old_object.take()) {
-        (Operation::Update, Some(o)) if !o.is_null() => match raycluster_v1(&req, o, "oldObject") {
-            Ok(mut o) => {
-                crate::defaulting::apply_crd_defaults(&mut o);
-                Some(o)
+        (Operation::Update, Some(o)) if !o.is_null() => {
+            match object_v1(kind, &req, o, "oldObject") {
+                Ok(mut o) => {
+                    crate::defaulting::apply_crd_defaults_kind(kind, &mut o);
+                    Some(o)
+                }
+                Err(msg) => return admission_refuse(&req.uid, 400, msg, outcome),
             }
-            Err(msg) => return admission_refuse(&req.uid, 400, msg, outcome),
-        },
+        }
         _ => None,
     };
-    let violations = crate::rules::validate(&obj, old.as_ref(), &cfg.validate);
+    let violations = crate::rules::kinds::validate_kind(kind, &obj, old.as_ref(), &cfg.validate);
     let mut warnings: Vec<String> = Vec::new();
     if v1alpha1 {
-        warnings.push(V1ALPHA1_DEPRECATED.to_string());
+        warnings.push(v1alpha1_deprecated(kind));
     }
     let (errors, warns): (Vec<&Violation>, Vec<&Violation>) = violations
         .iter()
@@ -425,7 +473,7 @@ pub fn validate(body: &[u8], cfg: &AdmissionConfig) -> Reply {
     let name = outcome.name.clone();
     let mut resp = allowed_response(&req.uid);
     resp.allowed = false;
-    resp.result = invalid_status(&name, &obj, &errors);
+    resp.result = invalid_status_kind(kind, &name, &obj, &errors);
     if !warnings.is_empty() {
         resp.warnings = Some(warnings);
     }
@@ -446,8 +494,13 @@ pub fn validate(body: &[u8], cfg: &AdmissionConfig) -> Reply {
 /// of at most [`MAX_DENIAL_MESSAGE`] bytes (the longest denial message a policy may produce).
 /// What is left out is counted in a final `… and N more` (message and causes).
 pub fn invalid_status(name: &str, obj: &Value, errors: &[&Violation]) -> Status {
+    invalid_status_kind(Kind::RayCluster, name, obj, errors)
+}
+
+/// [`invalid_status`] for an object of `kind` (`RayJob.ray.io "x" is invalid: …`), capped alike.
+pub fn invalid_status_kind(kind: Kind, name: &str, obj: &Value, errors: &[&Violation]) -> Status {
     let name = truncate_chars(name, 253);
-    let prefix = format!("RayCluster.ray.io {name:?} is invalid: ");
+    let prefix = format!("{}.ray.io {name:?} is invalid: ", kind.name());
     let mut causes: Vec<StatusCause> = errors
         .iter()
         .take(MAX_CAUSES)
@@ -499,7 +552,7 @@ pub fn invalid_status(name: &str, obj: &Value, errors: &[&Violation]) -> Status 
         details: Some(StatusDetails {
             name,
             group: conversion::GROUP.into(),
-            kind: conversion::KIND.into(),
+            kind: kind.name().into(),
             uid: String::new(),
             causes,
             retry_after_seconds: 0,
@@ -587,6 +640,15 @@ pub fn limit_warnings(warnings: Vec<String>) -> Vec<String> {
 ///
 /// `oldObject` is not built: the patch depends on the object alone.
 pub fn mutate(body: &[u8], cfg: &AdmissionConfig) -> Reply {
+    mutate_kind(Kind::RayCluster, body, cfg)
+}
+
+/// Handles `POST /mutate-ray-io-v1-<kind>` (see [`mutate_path`]): the CRD defaults of `kind`
+/// and, for RayJob, RayService and RayCronJob, the RayCluster defaults of the embedded spec
+/// (autoscaler `IfNotPresent`/500m/512Mi where `enableInTreeAutoscaling` is on), as a base64
+/// JSONPatch ([`crate::defaulting::default_patch_kind`]); no patch for an object already
+/// defaulted.
+pub fn mutate_kind(kind: Kind, body: &[u8], cfg: &AdmissionConfig) -> Reply {
     let mut req = match parse_admission(body, true) {
         Ok(r) => r,
         Err(reply) => return *reply,
@@ -606,7 +668,7 @@ pub fn mutate(body: &[u8], cfg: &AdmissionConfig) -> Reply {
     let Some(raw) = req.object.take() else {
         return admission_refuse(&req.uid, 400, "request.object is missing".into(), outcome);
     };
-    if let Some(msg) = kind_mismatch(&req, &raw, "object") {
+    if let Some(msg) = kind_mismatch(kind, &req, &raw, "object") {
         return admission_refuse(&req.uid, 400, msg, outcome);
     }
     if raw.get("apiVersion").and_then(Value::as_str) != Some(conversion::V1) {
@@ -619,8 +681,16 @@ pub fn mutate(body: &[u8], cfg: &AdmissionConfig) -> Reply {
             outcome,
         );
     }
-    let crate::defaulting::Mutation { patch, warnings } =
-        crate::defaulting::mutation(&raw, &cfg.opt_in);
+    // RayClusters get the raygate.io/autoscaler opt-in too (it is a RayCluster annotation);
+    // the other kinds their own and their embedded spec's defaults.
+    let crate::defaulting::Mutation { patch, warnings } = if kind == Kind::RayCluster {
+        crate::defaulting::mutation(&raw, &cfg.opt_in)
+    } else {
+        crate::defaulting::Mutation {
+            patch: crate::defaulting::default_patch_kind(kind, &raw),
+            warnings: Vec::new(),
+        }
+    };
     let warnings = limit_warnings(warnings);
     if patch.0.is_empty() {
         return Reply {

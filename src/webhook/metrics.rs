@@ -1,5 +1,6 @@
 //! Prometheus metrics of the webhook (prometheus-client, text exposition on the admin port).
 
+use crate::model::Kind;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -9,7 +10,38 @@ use prometheus_client::registry::Registry;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-const ENDPOINTS: [&str; 3] = ["validate", "mutate", "convert"];
+const ENDPOINTS: [&str; 9] = [
+    "validate",
+    "mutate",
+    "convert",
+    "validate-rayjob",
+    "mutate-rayjob",
+    "validate-rayservice",
+    "mutate-rayservice",
+    "validate-raycronjob",
+    "mutate-raycronjob",
+];
+
+/// The `endpoint` label of the validating endpoint of `kind`: `validate` for RayCluster (the
+/// label it had before the other kinds were served), `validate-rayjob`, … otherwise.
+pub fn validate_endpoint(kind: Kind) -> &'static str {
+    match kind {
+        Kind::RayCluster => "validate",
+        Kind::RayJob => "validate-rayjob",
+        Kind::RayService => "validate-rayservice",
+        Kind::RayCronJob => "validate-raycronjob",
+    }
+}
+
+/// [`validate_endpoint`] for the mutating endpoint.
+pub fn mutate_endpoint(kind: Kind) -> &'static str {
+    match kind {
+        Kind::RayCluster => "mutate",
+        Kind::RayJob => "mutate-rayjob",
+        Kind::RayService => "mutate-rayservice",
+        Kind::RayCronJob => "mutate-raycronjob",
+    }
+}
 const OPERATIONS: [&str; 6] = [
     "CREATE", "UPDATE", "DELETE", "CONNECT", "CONVERT", "UNKNOWN",
 ];
@@ -63,7 +95,7 @@ pub struct Metrics {
     /// use (so the exposition only lists series that happened) and then used without the
     /// family's lock and hash lookup.
     request_cache: Box<[OnceLock<Counter>]>,
-    latency_cache: [OnceLock<Histogram>; 3],
+    latency_cache: [OnceLock<Histogram>; ENDPOINTS.len()],
 }
 
 impl Default for Metrics {

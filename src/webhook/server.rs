@@ -7,10 +7,11 @@
 //! accepting, lets in-flight requests finish (up to `drain_timeout`), and returns.
 
 use crate::certs;
+use crate::model::Kind;
 use crate::violation::ValidateOptions;
 use crate::webhook::admission::{self, AdmissionConfig, Reply};
 use crate::webhook::budget::{BodyError, Budget, BudgetLimits, ConnSlot, ConnSlots};
-use crate::webhook::metrics::Metrics;
+use crate::webhook::metrics::{self, Metrics};
 use crate::webhook::pool::HandlerPool;
 use crate::webhook::tls::{CertSource, CertStore, TlsError, server_config};
 use axum::Router;
@@ -561,11 +562,27 @@ async fn handshake(
     }
 }
 
-/// The webhook endpoints with body limit and request timeout.
+/// The webhook endpoints with body limit and request timeout: validate and mutate for each of
+/// [`Kind::ALL`] (`/validate-ray-io-v1-rayjob`, …; see [`admission::validate_path`]) and
+/// `/convert`.
 pub fn webhook_router(state: AppState, opts: &ServerOptions) -> Router {
-    Router::new()
-        .route(VALIDATE_PATH, post(validate_h))
-        .route(MUTATE_PATH, post(mutate_h))
+    let mut router = Router::new();
+    for kind in Kind::ALL {
+        router = router
+            .route(
+                admission::validate_path(kind),
+                post(move |State(state): State<AppState>, req: Request| {
+                    handle(state, Endpoint::Validate(kind), req)
+                }),
+            )
+            .route(
+                admission::mutate_path(kind),
+                post(move |State(state): State<AppState>, req: Request| {
+                    handle(state, Endpoint::Mutate(kind), req)
+                }),
+            );
+    }
+    router
         .route(CONVERT_PATH, post(convert_h))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -576,16 +593,18 @@ pub fn webhook_router(state: AppState, opts: &ServerOptions) -> Router {
 
 #[derive(Clone, Copy)]
 enum Endpoint {
-    Validate,
-    Mutate,
+    Validate(Kind),
+    Mutate(Kind),
     Convert,
 }
 
 impl Endpoint {
+    /// The `endpoint` label: `validate`/`mutate` for RayCluster (as before there were other
+    /// kinds), `validate-rayjob`, `mutate-rayservice`, … for the others.
     fn name(self) -> &'static str {
         match self {
-            Endpoint::Validate => "validate",
-            Endpoint::Mutate => "mutate",
+            Endpoint::Validate(k) => metrics::validate_endpoint(k),
+            Endpoint::Mutate(k) => metrics::mutate_endpoint(k),
             Endpoint::Convert => "convert",
         }
     }
@@ -593,8 +612,8 @@ impl Endpoint {
 
 fn dispatch(ep: Endpoint, body: &[u8], cfg: &AdmissionConfig) -> Reply {
     match ep {
-        Endpoint::Validate => admission::validate(body, cfg),
-        Endpoint::Mutate => admission::mutate(body, cfg),
+        Endpoint::Validate(k) => admission::validate_kind(k, body, cfg),
+        Endpoint::Mutate(k) => admission::mutate_kind(k, body, cfg),
         Endpoint::Convert => admission::convert(body),
     }
 }
@@ -795,14 +814,6 @@ impl hyper::body::Body for ThenDrop {
     fn size_hint(&self) -> hyper::body::SizeHint {
         hyper::body::SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
     }
-}
-
-async fn validate_h(State(state): State<AppState>, req: Request) -> Response {
-    handle(state, Endpoint::Validate, req).await
-}
-
-async fn mutate_h(State(state): State<AppState>, req: Request) -> Response {
-    handle(state, Endpoint::Mutate, req).await
 }
 
 async fn convert_h(State(state): State<AppState>, req: Request) -> Response {

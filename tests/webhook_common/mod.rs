@@ -2,6 +2,7 @@
 //! 127.0.0.1, AdmissionReview builders, the KubeRay samples, a tiny admin-port HTTP client.
 #![allow(dead_code)]
 
+use raygate::model::Kind;
 use raygate::webhook::client::{self, Conn, Proto};
 use raygate::webhook::{Server, ServerOptions, TlsMode};
 use serde_json::{Value, json};
@@ -184,6 +185,47 @@ pub async fn admin_get(addr: SocketAddr, path: &str) -> (u16, String) {
 
 /// An AdmissionReview for a RayCluster.
 pub fn review(uid: &str, op: &str, obj: Option<&Value>, old: Option<&Value>) -> Value {
+    review_kind(Kind::RayCluster, uid, op, obj, old)
+}
+
+/// Every RayJob, RayService and RayCronJob of KubeRay's samples
+/// (`../shared/kuberay/samples-{rayjob,rayservice,raycronjob}`), as (file, kind, object).
+pub fn kind_samples() -> Vec<(String, Kind, Value)> {
+    let mut out = Vec::new();
+    for d in ["samples-rayjob", "samples-rayservice", "samples-raycronjob"] {
+        let dir = Path::new(SAMPLES).with_file_name(d);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.expect("dir entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        files.sort();
+        for f in files {
+            let text = std::fs::read_to_string(&f).expect("read sample");
+            for d in raygate::yaml::parse_all(&text).expect("parse sample") {
+                if let Some(k) = d.value["kind"].as_str().and_then(Kind::from_name) {
+                    let name = f.file_name().unwrap().to_string_lossy().to_string();
+                    out.push((name, k, d.value));
+                }
+            }
+        }
+    }
+    assert_eq!(
+        out.len(),
+        36,
+        "expected the KubeRay RayJob/RayService/RayCronJob samples"
+    );
+    out
+}
+
+/// An AdmissionReview for an object of `kind`.
+pub fn review_kind(
+    kind: Kind,
+    uid: &str,
+    op: &str,
+    obj: Option<&Value>,
+    old: Option<&Value>,
+) -> Value {
     let name = obj
         .or(old)
         .and_then(|o| o.pointer("/metadata/name"))
@@ -201,10 +243,10 @@ pub fn review(uid: &str, op: &str, obj: Option<&Value>, old: Option<&Value>) -> 
         "kind": "AdmissionReview",
         "request": {
             "uid": uid,
-            "kind": {"group": "ray.io", "version": version, "kind": "RayCluster"},
-            "resource": {"group": "ray.io", "version": version, "resource": "rayclusters"},
-            "requestKind": {"group": "ray.io", "version": version, "kind": "RayCluster"},
-            "requestResource": {"group": "ray.io", "version": version, "resource": "rayclusters"},
+            "kind": {"group": "ray.io", "version": version, "kind": kind.name()},
+            "resource": {"group": "ray.io", "version": version, "resource": kind.plural()},
+            "requestKind": {"group": "ray.io", "version": version, "kind": kind.name()},
+            "requestResource": {"group": "ray.io", "version": version, "resource": kind.plural()},
             "name": name,
             "namespace": "default",
             "operation": op,
