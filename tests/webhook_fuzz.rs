@@ -1,9 +1,12 @@
 //! Property tests ("fuzzing") of the AdmissionReview and ConversionReview handlers: any input
-//! gives a JSON reply with a sane status, never a panic; a readable uid is always echoed.
+//! gives a JSON reply with a sane status, never a panic; a readable uid is always echoed. The
+//! validate and mutate handlers of every kind (RayCluster, RayJob, RayService, RayCronJob) get
+//! the arbitrary inputs, and reviews of each kind's samples with parts overwritten.
 
 mod webhook_common;
 
 use proptest::prelude::*;
+use raygate::model::Kind;
 use raygate::webhook::admission::{self, AdmissionConfig};
 use serde_json::{Value, json};
 use std::sync::OnceLock;
@@ -23,12 +26,32 @@ fn base_review() -> &'static Value {
     })
 }
 
+/// A CREATE review of each RayJob, RayService and RayCronJob sample.
+fn kind_reviews() -> &'static Vec<(Kind, Value)> {
+    static R: OnceLock<Vec<(Kind, Value)>> = OnceLock::new();
+    R.get_or_init(|| {
+        webhook_common::kind_samples()
+            .into_iter()
+            .map(|(_, k, o)| {
+                (
+                    k,
+                    webhook_common::review_kind(k, "fuzz-uid", "CREATE", Some(&o), None),
+                )
+            })
+            .collect()
+    })
+}
+
 fn check_admission(body: &[u8], expect_uid: Option<&str>) {
+    check_admission_kind(Kind::RayCluster, body, expect_uid);
+}
+
+fn check_admission_kind(kind: Kind, body: &[u8], expect_uid: Option<&str>) {
     RUNS.fetch_add(1, Ordering::Relaxed);
     let cfg = AdmissionConfig::default();
     for reply in [
-        admission::validate(body, &cfg),
-        admission::mutate(body, &cfg),
+        admission::validate_kind(kind, body, &cfg),
+        admission::mutate_kind(kind, body, &cfg),
     ] {
         assert!(
             reply.status == 200 || reply.status == 400,
@@ -52,11 +75,11 @@ fn check_admission(body: &[u8], expect_uid: Option<&str>) {
     }
     // mutate builds only apiVersion, kind and spec of the object: its patch must be the one
     // the whole object gives.
-    let m = admission::mutate(body, &cfg);
+    let m = admission::mutate_kind(kind, body, &cfg);
     if matches!(m.outcome.decision, "patched" | "unchanged") {
         use base64::Engine;
         let v: Value = serde_json::from_slice(body).expect("a patched body is JSON");
-        let expected = raygate::defaulting::default_patch(&v["request"]["object"]);
+        let expected = raygate::defaulting::default_patch_kind(kind, &v["request"]["object"]);
         let reply: Value = serde_json::from_slice(&m.body).unwrap();
         match reply["response"]["patch"].as_str() {
             None => assert!(expected.0.is_empty(), "no patch, expected {expected:?}"),
@@ -97,6 +120,9 @@ fn arb_json() -> impl Strategy<Value = Value> {
         "[a-zA-Z0-9./-]{0,12}".prop_map(Value::from),
         Just(json!("CREATE")),
         Just(json!("RayCluster")),
+        Just(json!("RayJob")),
+        Just(json!("RayService")),
+        Just(json!("K8sJobMode")),
         Just(json!("ray.io/v1")),
         Just(json!("ray.io/v1alpha1")),
     ];
@@ -109,6 +135,8 @@ fn arb_json() -> impl Strategy<Value = Value> {
                     Just("spec".to_string()),
                     Just("metadata".to_string()),
                     Just("workerGroupSpecs".to_string()),
+                    Just("rayClusterSpec".to_string()),
+                    Just("enableInTreeAutoscaling".to_string()),
                     Just("headGroupSpec".to_string()),
                     Just("name".to_string()),
                     Just("annotations".to_string()),
@@ -144,6 +172,36 @@ const POINTERS: &[&str] = &[
     "/apiVersion",
 ];
 
+/// JSON pointers into a RayJob/RayService/RayCronJob review to overwrite (those a kind lacks
+/// leave the review as it is).
+const KIND_POINTERS: &[&str] = &[
+    "/request/kind",
+    "/request/object",
+    "/request/object/kind",
+    "/request/object/apiVersion",
+    "/request/object/metadata",
+    "/request/object/metadata/name",
+    "/request/object/spec",
+    "/request/object/spec/rayClusterSpec",
+    "/request/object/spec/rayClusterSpec/workerGroupSpecs",
+    "/request/object/spec/rayClusterSpec/workerGroupSpecs/0/minReplicas",
+    "/request/object/spec/rayClusterSpec/headGroupSpec",
+    "/request/object/spec/rayClusterSpec/enableInTreeAutoscaling",
+    "/request/object/spec/clusterSelector",
+    "/request/object/spec/submissionMode",
+    "/request/object/spec/deletionStrategy",
+    "/request/object/spec/backoffLimit",
+    "/request/object/spec/rayClusterConfig",
+    "/request/object/spec/rayClusterConfig/workerGroupSpecs/0",
+    "/request/object/spec/rayClusterConfig/enableInTreeAutoscaling",
+    "/request/object/spec/upgradeStrategy",
+    "/request/object/spec/jobTemplate",
+    "/request/object/spec/jobTemplate/rayClusterSpec",
+    "/request/object/spec/schedule",
+    "/request/object/spec/timeZone",
+    "/request/oldObject",
+];
+
 fn set_pointer(v: &mut Value, ptr: &str, new: Value) {
     if let Some(slot) = v.pointer_mut(ptr) {
         *slot = new;
@@ -154,13 +212,29 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 1500, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn admission_arbitrary_bytes(body in prop::collection::vec(any::<u8>(), 0..512)) {
-        check_admission(&body, None);
+    fn admission_arbitrary_bytes(body in prop::collection::vec(any::<u8>(), 0..512), k in 0usize..4) {
+        check_admission_kind(Kind::ALL[k], &body, None);
     }
 
     #[test]
-    fn admission_arbitrary_json(v in arb_json()) {
-        check_admission(&serde_json::to_vec(&v).unwrap(), None);
+    fn admission_arbitrary_json(v in arb_json(), k in 0usize..4) {
+        check_admission_kind(Kind::ALL[k], &serde_json::to_vec(&v).unwrap(), None);
+    }
+
+    /// A RayJob/RayService/RayCronJob sample's review with one part overwritten, sent to its
+    /// kind's endpoints (or, one time in four, to another kind's).
+    #[test]
+    fn admission_mutated_kind_review(i in 0usize..36, ptr in prop::sample::select(KIND_POINTERS), new in arb_json(), op in prop::sample::select(&["CREATE", "UPDATE", "DELETE"][..]), other in 0usize..16) {
+        let (kind, base) = &kind_reviews()[i];
+        let mut r = base.clone();
+        r["request"]["operation"] = json!(op);
+        if op == "UPDATE" {
+            r["request"]["oldObject"] = r["request"]["object"].clone();
+        }
+        set_pointer(&mut r, ptr, new);
+        let uid = r.pointer("/request/uid").and_then(Value::as_str).filter(|u| !u.is_empty()).map(str::to_string);
+        let target = if other < 4 { Kind::ALL[other] } else { *kind };
+        check_admission_kind(target, &serde_json::to_vec(&r).unwrap(), uid.as_deref());
     }
 
     #[test]
@@ -185,11 +259,14 @@ proptest! {
         let mut objects = objs;
         if keep_sample {
             objects.push(base_review()["request"]["object"].clone());
+            for (_, r) in kind_reviews().iter().filter(|(k, _)| *k != Kind::RayCronJob).step_by(7) {
+                objects.push(r["request"]["object"].clone());
+            }
         }
         // make some of them look like RayClusters
         for (i, o) in objects.iter_mut().enumerate() {
             if let (Value::Object(m), true) = (&mut *o, i % 2 == 0) {
-                m.insert("kind".into(), json!("RayCluster"));
+                m.insert("kind".into(), json!(["RayCluster", "RayJob", "RayService", "RayCronJob"][i / 2 % 4]));
                 m.insert("apiVersion".into(), json!(if i % 4 == 0 { "ray.io/v1" } else { "ray.io/v1alpha1" }));
             }
         }
