@@ -241,8 +241,10 @@ fn junit_has_time_and_file_and_names_that_survive_moved_lines() {
 
 #[test]
 fn explain_covers_every_rule_id_and_the_docs_are_the_files() {
+    // RayCluster ids, the RayJob/RayService/RayCronJob ids (issue #13), then the pipeline's.
     let ids: Vec<&str> = raygate::rules::RULE_IDS
         .iter()
+        .chain(raygate::rules::kinds::RULE_IDS)
         .copied()
         .chain([
             "YAML",
@@ -296,6 +298,13 @@ fn every_reported_rule_has_a_doc() {
         .args(["validate", "-o", "json"])
         .arg(&samples)
         .arg(&fixtures)
+        .args(
+            ["samples-rayjob", "samples-rayservice", "samples-raycronjob"].map(|d| {
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../shared/kuberay")
+                    .join(d)
+            }),
+        )
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
