@@ -613,6 +613,8 @@ async fn clusters_owned_by_a_rayjob_or_a_rayservice_are_autoscaled() {
             "ray.io/originated-from-crd": kind,
             "ray.io/originated-from-cr-name": owner,
         });
+        // The opt-in of `autoscale run` to central autoscaling (harmless where not required).
+        rc["metadata"]["annotations"]["raygate.io/autoscaler"] = json!("central");
         rc["metadata"]["ownerReferences"] = json!([{
             "apiVersion": "ray.io/v1", "kind": kind, "name": owner, "uid": uid,
             "controller": true, "blockOwnerDeletion": true
