@@ -79,7 +79,12 @@ fn check_admission_kind(kind: Kind, body: &[u8], expect_uid: Option<&str>) {
     if matches!(m.outcome.decision, "patched" | "unchanged") {
         use base64::Engine;
         let v: Value = serde_json::from_slice(body).expect("a patched body is JSON");
-        let expected = raygate::defaulting::default_patch_kind(kind, &v["request"]["object"]);
+        let obj = &v["request"]["object"];
+        let expected = if kind == Kind::RayCluster {
+            raygate::defaulting::mutation(obj, &cfg.opt_in).patch
+        } else {
+            raygate::defaulting::default_patch_kind(kind, obj)
+        };
         let reply: Value = serde_json::from_slice(&m.body).unwrap();
         match reply["response"]["patch"].as_str() {
             None => assert!(expected.0.is_empty(), "no patch, expected {expected:?}"),
