@@ -76,15 +76,17 @@ fn raygate_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_raygate")))
 }
 
-/// The quick-start shape: a head with no CPUs, `small-group` of 1-CPU workers, 0..=max.
+/// The quick-start shape: a head with no CPUs, `small-group` of 1-CPU workers, 0..=max, opted
+/// into central mode (`raygate.io/autoscaler: central`, KubeRay's in-tree autoscaling off).
 fn raycluster(name: &str, gcs: &str, max: u32) -> Value {
     json!({
         "apiVersion": "ray.io/v1",
         "kind": "RayCluster",
-        "metadata": {"name": name, "annotations": {"raygate.io/gcs-address": gcs}},
+        "metadata": {"name": name, "annotations": {
+            "raygate.io/gcs-address": gcs, "raygate.io/autoscaler": "central"}},
         "spec": {
             "rayVersion": "2.46.0",
-            "enableInTreeAutoscaling": true,
+            "enableInTreeAutoscaling": false,
             "autoscalerOptions": {"idleTimeoutSeconds": 5},
             "headGroupSpec": {
                 "rayStartParams": {"num-cpus": "0"},
@@ -929,9 +931,9 @@ async fn status_errors_name_the_cluster_and_the_gcs_address() {
         err.contains(&format!("RayCluster {ns}/nosuch not found")),
         "{err}"
     );
-    // Autoscaling off.
+    // Autoscaling off: not opted in, no in-tree autoscaling.
     let mut off = raycluster("static", "127.0.0.1:1", 10);
-    off["spec"]["enableInTreeAutoscaling"] = json!(false);
+    off["metadata"]["annotations"] = json!({"raygate.io/gcs-address": "127.0.0.1:1"});
     create(&api, off).await;
     let (code, _, err) = status_cmd(&[&format!("{ns}/static")]).await;
     assert_eq!(code, 1, "{err}");
@@ -953,10 +955,8 @@ async fn status_errors_name_the_cluster_and_the_gcs_address() {
         "{err}"
     );
     let mut headsvc = raycluster("viasvc", "", 10);
-    headsvc["metadata"]
-        .as_object_mut()
-        .unwrap()
-        .remove("annotations");
+    // No GCS address annotation (the head service is asked); still opted in.
+    headsvc["metadata"]["annotations"] = json!({"raygate.io/autoscaler": "central"});
     create(&api, headsvc).await;
     let (code, _, err) = status_cmd(&[&format!("{ns}/viasvc"), "--timeout", "1s"]).await;
     assert_eq!(code, 1, "{err}");

@@ -256,11 +256,14 @@ fn seed_quick_start_through_kubernetes_pods_on_a_real_ray_head() {
     let rcs: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
 
-    // KubeRay's quick-start sample as is, but for the GCS address of our head and a 5 s idle
-    // timeout (the sample's 60 s would only make the test slower).
+    // KubeRay's quick-start sample as is, but for the GCS address of our head, a 5 s idle
+    // timeout (the sample's 60 s would only make the test slower) and central mode (annotated,
+    // KubeRay's in-tree autoscaler off).
     let mut rc = controlplane::yaml_docs(&controlplane::kuberay_path(SAMPLE)).remove(0);
     assert_eq!(rc["metadata"]["name"], NAME);
-    rc["metadata"]["annotations"] = json!({"raygate.io/gcs-address": ray.gcs_address()});
+    rc["metadata"]["annotations"] = json!({"raygate.io/gcs-address": ray.gcs_address(),
+        "raygate.io/autoscaler": "central"});
+    rc["spec"]["enableInTreeAutoscaling"] = json!(false);
     rc["spec"]["autoscalerOptions"]["idleTimeoutSeconds"] = json!(5);
     let rc: DynamicObject = serde_json::from_value(rc).expect("RayCluster");
     rt.block_on(rcs.create(&PostParams::default(), &rc))

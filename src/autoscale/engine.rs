@@ -270,13 +270,28 @@ fn plan_valid(input: &EngineInput, cfg: &ClusterConfig) -> Result<Plan, Vec<Viol
         .filter(|p| !p.deleting)
         .map(|p| p.name.as_str())
         .collect();
+    // Without `enableInTreeAutoscaling: true` KubeRay deletes surplus Pods at random (its
+    // `reconcilePods`: desired < running and autoscaling off), so every scale-down must stay
+    // exactly the Pods named in `workersToDelete` — which the plan lowers `replicas` with, in the
+    // same patch (unnamed terminations are only placeholders beyond maxReplicas, which KubeRay
+    // clamps away anyway). A named Pod that still exists, terminating too, keeps the group
+    // blocked and the list in place: KubeRay's delete expectations live only in its memory, and
+    // a restarted operator would count a terminating Pod whose name was cleared and delete a
+    // random one. See docs/autoscaler-central.md.
+    let random_deletion = surplus_deleted_at_random(&input.ray_cluster);
+    let existing_pods: HashSet<&str> = input.pods.iter().map(|p| p.name.as_str()).collect();
     let mut to_delete_set: HashSet<&str> = HashSet::new();
     let mut gstate: Vec<GroupState> = Vec::with_capacity(types.len());
     for t in types {
+        let still = if random_deletion {
+            &existing_pods
+        } else {
+            &live_pods
+        };
         let pending = t
             .workers_to_delete
             .iter()
-            .any(|w| live_pods.contains(w.as_str()));
+            .any(|w| still.contains(w.as_str()));
         to_delete_set.extend(t.workers_to_delete.iter().map(String::as_str));
         gstate.push(GroupState {
             observed: 0,
@@ -715,6 +730,14 @@ fn plan_valid(input: &EngineInput, cfg: &ClusterConfig) -> Result<Plan, Vec<Viol
         violations: Vec::new(),
         status: StatusSummary::default(),
     })
+}
+
+/// Whether KubeRay's operator deletes a group's surplus Pods at random: when
+/// `spec.enableInTreeAutoscaling` is not `true` (`raygate autoscale run`'s central mode). With it
+/// `true` KubeRay deletes only what `workersToDelete` names (unless the operator runs with
+/// `ENABLE_RANDOM_POD_DELETE=true`, which no autoscaler can work with).
+pub fn surplus_deleted_at_random(ray_cluster: &Value) -> bool {
+    ray_cluster.pointer("/spec/enableInTreeAutoscaling") != Some(&Value::Bool(true))
 }
 
 fn push_demand(out: &mut Vec<ResourceDemand>, m: &ResourceMap, count: u64) {

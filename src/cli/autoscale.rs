@@ -26,8 +26,9 @@ pub enum AutoscaleCommand {
     /// the RayCluster and its pods from Kubernetes and asks the GCS the controller would ask;
     /// `status --gcs HOST:PORT --cluster FILE` asks a local GCS about a RayCluster file.
     Status(StatusArgs),
-    /// Run the in-cluster autoscaler: watch every RayCluster with enableInTreeAutoscaling and
-    /// patch replicas/workersToDelete (see README "raygate autoscale run").
+    /// Run the in-cluster autoscaler: every RayCluster annotated `raygate.io/autoscaler:
+    /// central` whose head runs no other autoscaler (`enableInTreeAutoscaling: false` next to
+    /// KubeRay); patches replicas/workersToDelete (docs/autoscaler-central.md).
     Run(crate::controller::RunArgs),
     /// Run as the `autoscaler` container KubeRay injects into a RayCluster's head Pod, in place
     /// of Ray's autoscaler: one cluster (RAY_CLUSTER_NAME / RAY_CLUSTER_NAMESPACE), its GCS on

@@ -43,6 +43,8 @@ pub struct Metrics {
     pub iteration: Histogram,
     pub errors: Family<CategoryLabels, Counter>,
     pub clusters: Gauge,
+    /// Opted-in clusters left alone because another autoscaler acts on them.
+    pub clusters_skipped: Gauge,
     pub leader: Gauge,
     pub pods_created: Counter,
     pub pods_deleted: Counter,
@@ -80,8 +82,15 @@ impl Metrics {
         let clusters = Gauge::default();
         registry.register(
             "clusters_watched",
-            "RayClusters with enableInTreeAutoscaling being autoscaled",
+            "RayClusters this controller autoscales or watches (opted in)",
             clusters.clone(),
+        );
+        let clusters_skipped = Gauge::default();
+        registry.register(
+            "clusters_skipped",
+            "Opted-in RayClusters left alone because another autoscaler acts on them \
+             (Warning event OtherAutoscaler)",
+            clusters_skipped.clone(),
         );
         let leader = Gauge::default();
         registry.register(
@@ -113,6 +122,7 @@ impl Metrics {
             iteration,
             errors,
             clusters,
+            clusters_skipped,
             leader,
             pods_created,
             pods_deleted,

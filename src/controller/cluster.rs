@@ -6,6 +6,7 @@
 use super::admin::{Metrics, category};
 use super::lease::Leadership;
 use super::pods::{self, PodInfo};
+use super::scope::{Scope, Verdict};
 use crate::autoscale::types::{EngineInput, EngineOptions, Plan, PodPhase, WorkerPod};
 use crate::gcs::report;
 use crate::gcs::snapshot::{NodeStatus, RaySnapshot};
@@ -54,6 +55,8 @@ pub struct Options {
     pub gcs_port: u16,
     /// How the GCS address is found.
     pub gcs_target: GcsTarget,
+    /// Which clusters are acted on ([`super::scope`]).
+    pub scope: Scope,
 }
 
 /// What every cluster task shares.
@@ -77,6 +80,22 @@ pub fn autoscaling_enabled(obj: &DynamicObject) -> bool {
         .pointer("/spec/enableInTreeAutoscaling")
         .and_then(Value::as_bool)
         == Some(true)
+}
+
+/// The RayCluster as the JSON the pure core reads (`apiVersion`, `kind`, `metadata`, `spec`).
+pub fn as_json(obj: &DynamicObject) -> Value {
+    let mut rc = serde_json::to_value(obj).unwrap_or(Value::Null);
+    if rc.is_object() {
+        rc["apiVersion"] = json!("ray.io/v1");
+        rc["kind"] = json!("RayCluster");
+    }
+    rc
+}
+
+/// Whether a controller of `scope` keeps a task for this cluster: it is opted in (a cluster
+/// another autoscaler acts on gets a task too, which reports that and does nothing else).
+pub fn wants_task(obj: &DynamicObject, scope: Scope) -> bool {
+    super::scope::verdict(scope, &as_json(obj), &[]) != Verdict::NotOurs
 }
 
 /// The GCS address of a RayCluster: the annotation, else `<name>-head-svc.<ns>.svc:<port>`.
@@ -145,6 +164,8 @@ struct State {
     decided: Option<Plan>,
     /// Last `autoscaler_state_version` reported to the GCS.
     autoscaler_version: i64,
+    /// Whether the cluster is being left alone for another autoscaler (the gauge).
+    skip: SkipMark,
 }
 
 /// Runs until the cluster is deleted, stops autoscaling, or the task is aborted.
@@ -158,6 +179,10 @@ pub async fn run(shared: Arc<Shared>, ns: String, name: String, notify: Arc<Noti
         created: Vec::new(),
         decided: None,
         autoscaler_version: 0,
+        skip: SkipMark {
+            on: false,
+            gauge: shared.metrics.clusters_skipped.clone(),
+        },
     };
     // Spawned only once both caches are synced (see `controller::run_async`): never act on a
     // half-listed pod cache (pods would be created twice).
@@ -267,6 +292,48 @@ fn clear_warning(st: &mut State, reason: &'static str) {
     st.warned.remove(reason);
 }
 
+/// The cluster's live (not terminating) head Pods from the watch cache.
+fn head_pods(shared: &Shared, ns: &str, cluster: &str) -> Vec<Arc<Pod>> {
+    shared
+        .pods
+        .state()
+        .into_iter()
+        .filter(|p| p.metadata.namespace.as_deref() == Some(ns))
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter(|p| {
+            let l = p.labels();
+            l.get(pods::LABEL_CLUSTER).map(String::as_str) == Some(cluster)
+                && l.get(pods::LABEL_NODE_TYPE).map(String::as_str) == Some("head")
+        })
+        .collect()
+}
+
+/// Counts a cluster in `raygate_autoscaler_clusters_skipped` while it is left alone for another
+/// autoscaler; uncounted when that ends, the task ends or is aborted.
+pub struct SkipMark {
+    on: bool,
+    gauge: prometheus_client::metrics::gauge::Gauge,
+}
+
+impl SkipMark {
+    fn set(&mut self, on: bool) {
+        if on != self.on {
+            if on {
+                self.gauge.inc();
+            } else {
+                self.gauge.dec();
+            }
+            self.on = on;
+        }
+    }
+}
+
+impl Drop for SkipMark {
+    fn drop(&mut self) {
+        self.set(false);
+    }
+}
+
 fn pod_infos(shared: &Shared, ns: &str, cluster: &str) -> Vec<(PodInfo, PodPhase)> {
     shared
         .pods
@@ -293,16 +360,29 @@ async fn iterate(shared: &Shared, st: &mut State) -> bool {
     let Some(obj) = shared.clusters.get(&key) else {
         return false;
     };
-    if !autoscaling_enabled(&obj) {
-        return false;
-    }
     let obj: DynamicObject = (*obj).clone();
-    let mut rc = match serde_json::to_value(&obj) {
-        Ok(v) => v,
-        Err(_) => return true,
-    };
-    rc["apiVersion"] = json!("ray.io/v1");
-    rc["kind"] = json!("RayCluster");
+    let mut rc = as_json(&obj);
+    if !rc.is_object() {
+        return true;
+    }
+    let heads = head_pods(shared, &st.ns, &st.name);
+    let heads: Vec<&Pod> = heads.iter().map(|p| &**p).collect();
+    match super::scope::verdict(shared.opts.scope, &rc, &heads) {
+        Verdict::NotOurs => {
+            st.skip.set(false);
+            return false;
+        }
+        Verdict::OtherAutoscaler(why) => {
+            // Never touched: no patch, no drain, no Pod, no report to its GCS.
+            st.skip.set(true);
+            warn_once(shared, st, &obj, "OtherAutoscaler", why).await;
+            return true;
+        }
+        Verdict::Act => {
+            st.skip.set(false);
+            clear_warning(st, "OtherAutoscaler");
+        }
+    }
     crate::defaulting::apply_crd_defaults(&mut rc);
     let errors: Vec<_> = crate::rules::validate(&rc, None, &Default::default())
         .into_iter()

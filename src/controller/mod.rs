@@ -1,8 +1,11 @@
-//! `raygate autoscale run`: the in-cluster autoscaler for every RayCluster with
-//! `enableInTreeAutoscaling: true`.
+//! `raygate autoscale run`: the in-cluster autoscaler for every RayCluster annotated
+//! `raygate.io/autoscaler: central` whose head runs no other autoscaler ([`scope`]; with
+//! KubeRay installed such a cluster has `enableInTreeAutoscaling: false`, see
+//! docs/autoscaler-central.md).
 //!
 //! - [`cluster`]: one task per RayCluster (observe → engine → drain → guarded JSON Patch → pods);
 //! - [`pods`]: the operator half (`--reconcile-pods`), pure;
+//! - [`scope`]: which clusters are acted on (exactly one autoscaler per cluster), pure;
 //! - [`lease`]: leader election through a `coordination.k8s.io` Lease;
 //! - [`admin`]: Prometheus metrics, `/healthz`, `/readyz`;
 //! - [`status`]: `raygate autoscale status <namespace>/<cluster>`.
@@ -14,6 +17,7 @@ pub mod admin;
 pub mod cluster;
 pub mod lease;
 pub mod pods;
+pub mod scope;
 pub mod sidecar;
 pub mod status;
 
@@ -262,6 +266,7 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
             max_concurrent_launches: args.planning.max_concurrent_launches,
             gcs_port: args.planning.gcs_port,
             gcs_target: cluster::GcsTarget::HeadService,
+            scope: scope::Scope::Central,
         },
     });
 
@@ -276,7 +281,8 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
         pod_writer,
         watcher(
             pod_api,
-            watcher::Config::default().labels("ray.io/node-type=worker"),
+            // Head Pods too: a head still running an autoscaler container is never acted on.
+            watcher::Config::default().labels("ray.io/node-type in (worker,head)"),
         )
         .default_backoff()
         .modify(|p: &mut Pod| p.managed_fields_mut().clear()),
@@ -315,7 +321,7 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
                             let store = &shared.clusters;
                             tasks.retain(|(ns, name), (_, h)| {
                                 let r = reflector::ObjectRef::new_with(name, ar.clone()).within(ns);
-                                let keep = store.get(&r).is_some_and(|o| cluster::autoscaling_enabled(&o));
+                                let keep = store.get(&r).is_some_and(|o| cluster::wants_task(&o, scope::Scope::Central));
                                 if !keep { h.abort(); }
                                 keep
                             });
@@ -374,12 +380,12 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Per (namespace, name): the wake-up handle and the task of an autoscaled RayCluster.
+/// Per (namespace, name): the wake-up handle and the task of an opted-in RayCluster.
 type Tasks = HashMap<(String, String), (Arc<Notify>, tokio::task::JoinHandle<()>)>;
 
 fn upsert(shared: &Arc<cluster::Shared>, tasks: &mut Tasks, o: &DynamicObject) {
     let key = (o.namespace().unwrap_or_default(), o.name_any());
-    if !cluster::autoscaling_enabled(o) {
+    if !cluster::wants_task(o, shared.opts.scope) {
         if let Some((_, h)) = tasks.remove(&key) {
             h.abort();
         }

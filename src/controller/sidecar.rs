@@ -242,6 +242,7 @@ async fn run_async(args: SidecarArgs, target: Target) -> Result<(), String> {
             max_concurrent_launches: args.max_concurrent_launches,
             gcs_port: 6379,
             gcs_target: target.gcs.clone(),
+            scope: super::scope::Scope::Sidecar,
         },
     });
     let selector = format!(

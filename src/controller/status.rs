@@ -4,7 +4,7 @@
 //! use ([`super::cluster::gcs_address`]: the head service, or the `raygate.io/gcs-address`
 //! annotation), then the engine's plan, then what Kubernetes shows per worker group.
 
-use super::cluster::{GCS_ADDRESS_ANNOTATION, autoscaling_enabled, gcs_address};
+use super::cluster::{GCS_ADDRESS_ANNOTATION, gcs_address};
 use super::pods;
 use crate::autoscale::types::{EngineInput, WorkerPod};
 use crate::gcs::snapshot::RaySnapshot;
@@ -46,8 +46,8 @@ pub enum StatusError {
         message: String,
     },
     #[error(
-        "RayCluster {ns}/{name} does not autoscale (spec.enableInTreeAutoscaling is not true): \
-         nothing to report"
+        "RayCluster {ns}/{name} does not autoscale (neither annotated raygate.io/autoscaler: \
+         central nor spec.enableInTreeAutoscaling is true): nothing to report"
     )]
     AutoscalingOff { ns: String, name: String },
     #[error("cannot list the worker pods of RayCluster {ns}/{name}: {message}")]
@@ -119,7 +119,10 @@ pub async fn cluster_status(
             });
         }
     };
-    if !autoscaling_enabled(&obj) {
+    // The plan `autoscale run` (central) or the sidecar (in-tree) would make.
+    if !super::cluster::wants_task(&obj, super::scope::Scope::Central)
+        && !super::cluster::wants_task(&obj, super::scope::Scope::Sidecar)
+    {
         return Err(StatusError::AutoscalingOff { ns, name });
     }
     let pod_api: Api<Pod> = Api::namespaced(client, &ns);
