@@ -195,10 +195,12 @@ fn main() {
         let launches: serde_json::Map<String, Value> = first
             .groups
             .iter()
-            .filter(|g| g.launch + g.deferred > 0)
-            .map(|g| (g.name.clone(), json!(g.launch + g.deferred)))
+            .filter(|g| g.launch + g.deferred.total() > 0)
+            .map(|g| (g.name.clone(), json!(g.launch + g.deferred.total())))
             .collect();
-        let infeasible: u64 = first.infeasible.iter().map(|d| d.count).sum();
+        // unplaced demand: infeasible plus capped by maxReplicas (one figure, as before the split)
+        let infeasible: u64 = first.infeasible.iter().map(|d| d.count).sum::<u64>()
+            + first.capped.iter().map(|d| d.count).sum::<u64>();
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!(
             "{name:>24}  {:>8.3}ms {:>8.3}ms {:>8.3}ms  {} infeasible {infeasible}",

@@ -1,4 +1,4 @@
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
 // serde_json trees make the webhook allocation-heavy; mimalloc is markedly cheaper than glibc malloc.
@@ -37,6 +37,10 @@ enum Command {
     Policy(raygate::cli::policy::PolicyArgs),
     /// Explain a rule id from validate's findings: what it means and how to fix it.
     Explain(raygate::cli::explain::ExplainArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(raygate::cli::completions::CompletionsArgs),
+    /// Print the man page (roff), or write one per subcommand with --out-dir.
+    Man(raygate::cli::completions::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,5 +74,7 @@ fn main() -> ExitCode {
         Command::Schema(args) => raygate::cli::schema::run(args),
         Command::Explain(args) => raygate::cli::explain::run(args),
         Command::Policy(args) => raygate::cli::policy::run(args),
+        Command::Completions(args) => raygate::cli::completions::completions(args, Cli::command()),
+        Command::Man(args) => raygate::cli::completions::man(args, Cli::command()),
     }
 }

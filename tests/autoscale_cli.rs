@@ -40,7 +40,10 @@ fn json_output_is_the_issue_shape() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(keys, ["patch", "groups", "infeasible", "violations"]);
+    assert_eq!(
+        keys,
+        ["patch", "groups", "infeasible", "capped", "violations"]
+    );
     assert_eq!(
         v["patch"],
         serde_json::json!([
@@ -50,7 +53,7 @@ fn json_output_is_the_issue_shape() {
     );
     assert_eq!(
         v["groups"]["small-group"],
-        serde_json::json!({"replicas": 1, "launch": 0, "terminate": ["w1"]})
+        serde_json::json!({"replicas": 1, "launch": 0, "terminate": ["w1"], "deferred": {}})
     );
 }
 

@@ -910,7 +910,7 @@ async fn status_prints_the_ray_status_layout_of_a_cluster() {
     let (code, out, err) = status_cmd(&[&target, "--max-concurrent-launches", "0"]).await;
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     assert!(
-        out.contains("\n small-group: replicas 2, 1 deferred (upscaling rate, maxConcurrentLaunches or maxReplicas)"),
+        out.contains("\n small-group: replicas 2, 1 deferred (maxConcurrentLaunches)"),
         "{out}"
     );
     assert!(

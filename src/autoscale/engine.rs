@@ -478,6 +478,7 @@ fn plan_valid(input: &EngineInput, cfg: &ClusterConfig) -> Result<Plan, Vec<Viol
     }
 
     let mut infeasible: Vec<ResourceDemand> = Vec::new();
+    let mut capped: Vec<CappedDemand> = Vec::new();
     // constraints (atomic, against totals)
     if !input.ray.constraints.is_empty() {
         let shapes: Vec<_> = input
@@ -490,14 +491,14 @@ fn plan_valid(input: &EngineInput, cfg: &ClusterConfig) -> Result<Plan, Vec<Viol
         let reqs = build_reqs(&res, &shapes);
         let rem = ctx.try_schedule(Source::Constraint, &reqs, true);
         if rem.iter().any(|&r| r > 0) {
-            infeasible.extend(
-                input
-                    .ray
-                    .constraints
-                    .iter()
-                    .filter(|d| d.count > 0)
-                    .cloned(),
-            );
+            let all: Vec<(&ResourceMap, u64)> = input
+                .ray
+                .constraints
+                .iter()
+                .filter(|d| d.count > 0)
+                .map(|d| (&d.resources, d.count))
+                .collect();
+            unplaced(&ctx, types, &reqs, &all, &mut infeasible, &mut capped);
         }
     }
     // placement groups (gangs, atomic)
@@ -545,9 +546,8 @@ fn plan_valid(input: &EngineInput, cfg: &ClusterConfig) -> Result<Plan, Vec<Viol
         };
         let rem = ctx.try_schedule(Source::Demand, &reqs, true);
         if rem.iter().any(|&r| r > 0) {
-            for b in &pg.bundles {
-                push_demand(&mut infeasible, b, 1);
-            }
+            let all: Vec<(&ResourceMap, u64)> = pg.bundles.iter().map(|b| (b, 1)).collect();
+            unplaced(&ctx, types, &reqs, &all, &mut infeasible, &mut capped);
         }
     }
     // tasks / actors
@@ -563,7 +563,9 @@ fn plan_valid(input: &EngineInput, cfg: &ClusterConfig) -> Result<Plan, Vec<Viol
         let rem = ctx.try_schedule(Source::Demand, &reqs, false);
         for (q, r) in reqs.iter().zip(&rem) {
             if *r > 0 {
-                push_demand(&mut infeasible, &input.ray.demands[q.origin].resources, *r);
+                let m = &input.ray.demands[q.origin].resources;
+                let one = std::slice::from_ref(q);
+                unplaced(&ctx, types, one, &[(m, *r)], &mut infeasible, &mut capped);
             }
         }
     }
@@ -665,9 +667,13 @@ fn plan_valid(input: &EngineInput, cfg: &ClusterConfig) -> Result<Plan, Vec<Viol
         let mut launch = 0u64;
         let mut named = Vec::new();
         let mut unnamed = 0u64;
+        // pods the concurrency budget held back, before multi-host rounding and maxReplicas
+        let mut by_budget = 0u64;
         if !g.pending_delete {
             let rate = ((cfg.upscaling_speed * running[t].max(1) as f64).ceil() as u64).max(1);
-            launch = to_launch[t].min(rate).min(budget);
+            let rated = to_launch[t].min(rate);
+            launch = rated.min(budget);
+            by_budget = rated - launch;
             if launch > 0 && hosts > 1 {
                 launch = launch.div_ceil(hosts) * hosts;
             }
@@ -675,6 +681,7 @@ fn plan_valid(input: &EngineInput, cfg: &ClusterConfig) -> Result<Plan, Vec<Viol
             named = term_named[t].clone();
             unnamed = term_unnamed[t];
         }
+        let before_max = launch;
         let mut desired = g.base.max(g.observed) + launch;
         desired = desired.saturating_sub(named.len() as u64 + unnamed);
         let mut target = desired / hosts;
@@ -684,7 +691,12 @@ fn plan_valid(input: &EngineInput, cfg: &ClusterConfig) -> Result<Plan, Vec<Viol
             launch = launch.saturating_sub(rejected);
             target = max_rep;
         }
-        gp.deferred = (to_launch[t] - launch.min(to_launch[t])) as u32;
+        gp.deferred = attribute_deferred(
+            to_launch[t] - launch.min(to_launch[t]),
+            g.pending_delete,
+            by_budget,
+            before_max - launch,
+        );
         gp.launch = launch as u32;
         if launch > 0 || !named.is_empty() || unnamed > 0 {
             any_action = true;
@@ -727,6 +739,7 @@ fn plan_valid(input: &EngineInput, cfg: &ClusterConfig) -> Result<Plan, Vec<Viol
         patch: patch.into_iter().collect::<Vec<Value>>(),
         groups,
         infeasible,
+        capped,
         violations: Vec::new(),
         status: StatusSummary::default(),
     })
@@ -738,6 +751,92 @@ fn plan_valid(input: &EngineInput, cfg: &ClusterConfig) -> Result<Plan, Vec<Viol
 /// `ENABLE_RANDOM_POD_DELETE=true`, which no autoscaler can work with).
 pub fn surplus_deleted_at_random(ray_cluster: &Value) -> bool {
     ray_cluster.pointer("/spec/enableInTreeAutoscaling") != Some(&Value::Bool(true))
+}
+
+/// Splits the `total` deferred pods of a group by the limit that held them (see [`Deferred`]):
+/// all of them when a `workersToDelete` is pending, else maxReplicas first (it cut the launch
+/// last, after rounding), then maxConcurrentLaunches, the rest the upscaling rate (the only
+/// other limit). Multi-host rounding can launch a few pods more than the limits let through, so
+/// the parts are bounded by `total` and always add up to it.
+fn attribute_deferred(total: u64, blocked: bool, by_budget: u64, by_max: u64) -> Deferred {
+    let n = |v: u64| v.min(u32::MAX as u64) as u32;
+    if blocked {
+        return Deferred {
+            workers_to_delete: n(total),
+            ..Deferred::default()
+        };
+    }
+    let max = by_max.min(total);
+    let conc = by_budget.min(total - max);
+    let rate = total - max - conc;
+    Deferred {
+        workers_to_delete: 0,
+        upscaling_rate: n(rate),
+        max_concurrent_launches: n(conc),
+        max_replicas: n(max),
+    }
+}
+
+/// The launchable groups a fresh pod of which could hold a request of `reqs` (each request
+/// fitting at least one of them), or None when some request fits no group: that demand is
+/// infeasible, not capped.
+fn groups_fitting(ctx: &Ctx, reqs: &[Req]) -> Option<BTreeSet<usize>> {
+    let mut out = BTreeSet::new();
+    for q in reqs {
+        let mut any = false;
+        for t in 0..ctx.type_total.len() {
+            if ctx.type_launchable[t] && ctx.type_fits(t, q) {
+                out.insert(t);
+                any = true;
+            }
+        }
+        if !any {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// Records demand the scheduler left unplaced: capped (by maxReplicas) when a pod of some
+/// group could hold each of its requests, infeasible otherwise.
+fn unplaced(
+    ctx: &Ctx,
+    types: &[super::engine_config::NodeTypeConfig],
+    reqs: &[Req],
+    shapes: &[(&ResourceMap, u64)],
+    infeasible: &mut Vec<ResourceDemand>,
+    capped: &mut Vec<CappedDemand>,
+) {
+    match groups_fitting(ctx, reqs) {
+        Some(groups) => {
+            let names: Vec<String> = groups.iter().map(|&t| types[t].name.clone()).collect();
+            for (m, n) in shapes {
+                push_capped(capped, m, *n, &names);
+            }
+        }
+        None => {
+            for (m, n) in shapes {
+                push_demand(infeasible, m, *n);
+            }
+        }
+    }
+}
+
+fn push_capped(out: &mut Vec<CappedDemand>, m: &ResourceMap, count: u64, groups: &[String]) {
+    if let Some(d) = out.iter_mut().find(|d| &d.resources == m) {
+        d.count += count;
+        for g in groups {
+            if !d.groups.contains(g) {
+                d.groups.push(g.clone());
+            }
+        }
+    } else {
+        out.push(CappedDemand {
+            resources: m.clone(),
+            count,
+            groups: groups.to_vec(),
+        });
+    }
 }
 
 fn push_demand(out: &mut Vec<ResourceDemand>, m: &ResourceMap, count: u64) {

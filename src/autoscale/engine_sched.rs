@@ -287,6 +287,21 @@ impl Ctx {
         }
     }
 
+    /// A fresh pod of type `t`, with nothing else on it, could hold one `q` (whatever the
+    /// type's maxReplicas): the test between a capped and an infeasible demand.
+    pub fn type_fits(&self, t: usize, q: &Req) -> bool {
+        (0..self.nres).all(|r| {
+            let have = if self.type_has[t] & (1 << r) != 0 {
+                self.type_total[t][r]
+            } else if self.implicit[r] {
+                SCALE as i64
+            } else {
+                0
+            };
+            q.res[r] == 0 || (q.res[r] > 0 && have >= q.res[r])
+        })
+    }
+
     fn can_fit_any(&self, node: &Node, src: Source, reqs: &[Req]) -> bool {
         reqs.iter().any(|q| {
             (0..self.nres).all(|r| q.res[r] <= 0 || self.avail_of(node, src, r) >= q.res[r])

@@ -10,6 +10,7 @@ pub mod engine_config;
 pub mod engine_sched;
 pub mod scenario;
 pub mod status;
+pub mod timeline;
 pub mod types;
 
 pub use engine::plan;

@@ -168,11 +168,19 @@ pub fn render(plan: &Plan, now: &str) -> String {
         if !g.terminate.is_empty() {
             let _ = write!(out, ", terminate {}", g.terminate.join(" "));
         }
-        if g.deferred > 0 {
+        let reasons = g.deferred.reasons();
+        if let [(key, n)] = reasons.as_slice() {
+            let _ = write!(out, ", {n} deferred ({})", deferred_label(key));
+        } else if !reasons.is_empty() {
+            let parts: Vec<String> = reasons
+                .iter()
+                .map(|(key, n)| format!("{n} {}", deferred_label(key)))
+                .collect();
             let _ = write!(
                 out,
-                ", {} deferred (upscaling rate, maxConcurrentLaunches or maxReplicas)",
-                g.deferred
+                ", {} deferred ({})",
+                g.deferred.total(),
+                parts.join(", ")
             );
         }
         if g.blocked {
@@ -180,8 +188,20 @@ pub fn render(plan: &Plan, now: &str) -> String {
         }
         out.push('\n');
     }
+    if !plan.capped.is_empty() {
+        out.push_str("Capped by maxReplicas:\n");
+        for d in &plan.capped {
+            let _ = writeln!(
+                out,
+                " {}: {} (fits {}, at maxReplicas)",
+                py_bundle(&d.resources),
+                d.count,
+                d.groups.join(", ")
+            );
+        }
+    }
     if !plan.infeasible.is_empty() {
-        out.push_str("Infeasible:\n");
+        out.push_str("Infeasible (no worker group fits):\n");
         for d in &plan.infeasible {
             let _ = writeln!(out, " {}: {}", py_bundle(&d.resources), d.count);
         }
@@ -195,6 +215,15 @@ pub fn render(plan: &Plan, now: &str) -> String {
         }
     }
     out
+}
+
+/// The text of a [`Deferred::reasons`] key.
+fn deferred_label(key: &str) -> &str {
+    match key {
+        "upscalingRate" => "upscaling rate",
+        "workersToDelete" => "workersToDelete pending",
+        k => k,
+    }
 }
 
 fn phase_name(p: PodPhase) -> &'static str {

@@ -171,9 +171,13 @@ pub struct Plan {
     pub patch: Vec<serde_json::Value>,
     /// Per worker group, in `spec.workerGroupSpecs` order.
     pub groups: Vec<GroupPlan>,
-    /// Demands that could not be placed (tasks/actors, bundles of infeasible placement groups,
-    /// and the constraint bundles when the constraint is infeasible).
+    /// Demands that no worker group can hold, however many pods it had (tasks/actors, bundles of
+    /// infeasible placement groups, and the constraint bundles when the constraint is
+    /// infeasible).
     pub infeasible: Vec<ResourceDemand>,
+    /// Demands a worker group could hold but that stay unplaced because every group that fits
+    /// them is at `maxReplicas`: not infeasible, the limit is the reason.
+    pub capped: Vec<CappedDemand>,
     /// Why the RayCluster was refused (then `patch` is empty).
     pub violations: Vec<Violation>,
     pub status: StatusSummary,
@@ -189,10 +193,55 @@ pub struct GroupPlan {
     pub launch: u32,
     /// Pods named in `workersToDelete` by this plan, in termination order.
     pub terminate: Vec<String>,
-    /// Pods the scheduler wanted that the rate limit or maxReplicas deferred.
-    pub deferred: u32,
+    /// Pods the scheduler wanted that this plan does not launch, by the limit that held them.
+    pub deferred: Deferred,
     /// A previous `workersToDelete` still names a live pod: no launch, no termination.
     pub blocked: bool,
+}
+
+/// Pods of a group the scheduler wanted but this plan does not launch, by the limit that held
+/// each back. The limits apply in this order, and a pod counts under the first that held it:
+/// a pending `workersToDelete`, the upscaling rate (`upscalingSpeed` × running pods, at least 1
+/// per iteration), `maxConcurrentLaunches` (pods requested and not yet created, all groups),
+/// then `maxReplicas` (`replicas` after the patch may not exceed it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Deferred {
+    pub workers_to_delete: u32,
+    pub upscaling_rate: u32,
+    pub max_concurrent_launches: u32,
+    pub max_replicas: u32,
+}
+
+impl Deferred {
+    pub fn total(&self) -> u32 {
+        self.workers_to_delete
+            .saturating_add(self.upscaling_rate)
+            .saturating_add(self.max_concurrent_launches)
+            .saturating_add(self.max_replicas)
+    }
+
+    /// (key, pods) of the limits that held pods back, in the order above: `workersToDelete`,
+    /// `upscalingRate`, `maxConcurrentLaunches`, `maxReplicas`.
+    pub fn reasons(&self) -> Vec<(&'static str, u32)> {
+        [
+            ("workersToDelete", self.workers_to_delete),
+            ("upscalingRate", self.upscaling_rate),
+            ("maxConcurrentLaunches", self.max_concurrent_launches),
+            ("maxReplicas", self.max_replicas),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect()
+    }
+}
+
+/// A demand held back by `maxReplicas`: `groups` could hold it but are at their maximum.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CappedDemand {
+    pub resources: ResourceMap,
+    pub count: u64,
+    /// The worker groups whose pods would fit it, in `spec.workerGroupSpecs` order.
+    pub groups: Vec<String>,
 }
 
 /// Inputs of the `ray status` text (v2 layout), computed from the snapshot.

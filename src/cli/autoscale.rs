@@ -35,6 +35,58 @@ pub enum AutoscaleCommand {
     /// the Pod's loopback, KubeRay's autoscaler Role (see docs/autoscaler-sidecar.md). An image
     /// whose `ray` is a symlink to raygate also runs this for `ray kuberay-autoscaler ...`.
     Sidecar(crate::controller::sidecar::SidecarArgs),
+    /// Plot a timeline recorded by `autoscale local --timeline FILE.csv` (demand, replicas and
+    /// pods over time) as SVG.
+    Timeline(TimelineArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TimelineArgs {
+    /// The CSV `autoscale local --timeline` wrote.
+    pub csv: PathBuf,
+    /// Where to write the SVG (default: the CSV's path with the extension .svg; `-` for stdout).
+    #[arg(short = 'o', long = "output", value_name = "SVG")]
+    pub output: Option<PathBuf>,
+    /// Title above the plot (default: the CSV's file name).
+    #[arg(long)]
+    pub title: Option<String>,
+}
+
+/// Exit codes: 0 written; 2 the CSV is unreadable or malformed, or the SVG cannot be written.
+fn run_timeline(a: &TimelineArgs) -> ExitCode {
+    let name = a.csv.display().to_string();
+    let rows = match std::fs::read_to_string(&a.csv)
+        .map_err(|e| format!("{name}: {e}"))
+        .and_then(|t| crate::autoscale::timeline::parse_csv(&name, &t))
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let title = a.title.clone().unwrap_or_else(|| {
+        a.csv
+            .file_name()
+            .map(|f| f.to_string_lossy().to_string())
+            .unwrap_or_default()
+    });
+    let svg = crate::autoscale::timeline::render_svg(&rows, &title);
+    let out = a
+        .output
+        .clone()
+        .unwrap_or_else(|| a.csv.with_extension("svg"));
+    if out.as_os_str() == "-" {
+        print!("{svg}");
+        return ExitCode::SUCCESS;
+    }
+    match std::fs::write(&out, svg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}: {e}", out.display());
+            ExitCode::from(2)
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -88,6 +140,7 @@ pub fn run(args: AutoscaleArgs) -> ExitCode {
         AutoscaleCommand::Status(a) => run_status(a),
         AutoscaleCommand::Run(a) => crate::controller::run(a),
         AutoscaleCommand::Sidecar(a) => crate::controller::sidecar::run(a),
+        AutoscaleCommand::Timeline(a) => run_timeline(&a),
     }
 }
 
@@ -195,31 +248,42 @@ fn read_capped(path: &Path) -> Result<String, String> {
     String::from_utf8(buf).map_err(|e| format!("{name}: not UTF-8: {e}"))
 }
 
-/// `{"patch", "groups": {name: {replicas, launch, terminate}}, "infeasible", "violations"}`.
+/// `{"patch", "groups": {name: {replicas, launch, terminate, deferred}}, "infeasible",
+/// "capped", "violations"}`; `deferred` maps each limit that held pods back
+/// (`upscalingRate`, `maxConcurrentLaunches`, `maxReplicas`, `workersToDelete`) to the pods.
 pub fn plan_json(plan: &Plan) -> Value {
     let mut groups = Map::new();
     for g in &plan.groups {
+        let deferred: Map<String, Value> = g
+            .deferred
+            .reasons()
+            .into_iter()
+            .map(|(k, n)| (k.to_string(), json!(n)))
+            .collect();
         groups.insert(
             g.name.clone(),
-            json!({"replicas": g.replicas, "launch": g.launch, "terminate": g.terminate}),
+            json!({"replicas": g.replicas, "launch": g.launch, "terminate": g.terminate,
+                   "deferred": deferred}),
         );
     }
+    let res_json = |m: &crate::autoscale::types::ResourceMap| -> Map<String, Value> {
+        m.iter().map(|(k, v)| (k.clone(), amount(*v))).collect()
+    };
+    let capped: Vec<Value> = plan
+        .capped
+        .iter()
+        .map(|d| json!({"resources": res_json(&d.resources), "count": d.count, "groups": d.groups}))
+        .collect();
     let infeasible: Vec<Value> = plan
         .infeasible
         .iter()
-        .map(|d| {
-            let res: Map<String, Value> = d
-                .resources
-                .iter()
-                .map(|(k, v)| (k.clone(), amount(*v)))
-                .collect();
-            json!({"resources": res, "count": d.count})
-        })
+        .map(|d| json!({"resources": res_json(&d.resources), "count": d.count}))
         .collect();
     json!({
         "patch": plan.patch,
         "groups": groups,
         "infeasible": infeasible,
+        "capped": capped,
         "violations": plan.violations,
     })
 }

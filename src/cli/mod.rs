@@ -2,6 +2,7 @@
 
 pub mod autoscale;
 pub mod certs;
+pub mod completions;
 pub mod default;
 pub mod explain;
 pub mod logbuf;

@@ -59,7 +59,10 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("raygate_autoscaler");
+        let mut root = Registry::default();
+        // raygate_build_info and process_* (the same as the webhook's admin port)
+        crate::webhook::metrics::register_process_and_build(&mut root);
+        let registry = root.sub_registry_with_prefix("raygate_autoscaler");
         let decisions = Family::<KindLabels, Counter>::default();
         registry.register(
             "decisions",
@@ -117,7 +120,7 @@ impl Metrics {
             drains.clone(),
         );
         Metrics {
-            registry,
+            registry: root,
             decisions,
             iteration,
             errors,

@@ -617,6 +617,7 @@ async fn decide_and_apply(
         }
         st.decided = Some(plan.clone());
         report_infeasible(shared, st, &obj, &plan).await;
+        report_capped(shared, st, &obj, &plan).await;
         // The engine's patch is the whole write, clearing of finished workersToDelete included.
         if plan.patch.is_empty() {
             return;
@@ -755,10 +756,34 @@ async fn report_infeasible(shared: &Shared, st: &mut State, obj: &DynamicObject,
         .map(|d| format!("{}x {}", d.count, fmt_shape(&d.resources)))
         .collect();
     let note = format!(
-        "no worker group can satisfy: {} (check the groups' resources and maxReplicas)",
+        "no worker group can satisfy: {} (no group's pod has the resources)",
         list.join(", ")
     );
     warn_once(shared, st, obj, "InfeasibleDemand", note).await;
+}
+
+async fn report_capped(shared: &Shared, st: &mut State, obj: &DynamicObject, plan: &Plan) {
+    if plan.capped.is_empty() {
+        clear_warning(st, "MaxReplicasReached");
+        return;
+    }
+    let list: Vec<String> = plan
+        .capped
+        .iter()
+        .map(|d| {
+            format!(
+                "{}x {} ({})",
+                d.count,
+                fmt_shape(&d.resources),
+                d.groups.join(", ")
+            )
+        })
+        .collect();
+    let note = format!(
+        "demand waits for groups at maxReplicas: {} (raise maxReplicas to place it)",
+        list.join(", ")
+    );
+    warn_once(shared, st, obj, "MaxReplicasReached", note).await;
 }
 
 fn decision_kind(plan: &Plan) -> (&'static str, &'static str) {

@@ -54,6 +54,12 @@ pub struct LocalArgs {
     /// Stop after this many seconds (stopping every worker it started); default: until SIGINT/SIGTERM.
     #[arg(long)]
     pub run_for: Option<f64>,
+    /// Record the run: one CSV row per worker group per iteration
+    /// (t_seconds,group,demand,replicas,pods,launch,terminate) to FILE, and at exit a plot of
+    /// demand, replicas and pods over time to FILE with the extension .svg (`raygate autoscale
+    /// timeline FILE` redraws it).
+    #[arg(long, value_name = "FILE")]
+    pub timeline: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -173,6 +179,10 @@ struct Local {
     failures: Vec<proto::FailedInstanceRequest>,
     /// When each pod's Ray node was first seen in the GCS.
     joined: BTreeMap<String, Instant>,
+    /// `--timeline`: the run's start, the rows so far and the CSV being written.
+    started: Instant,
+    timeline: Vec<crate::autoscale::timeline::Row>,
+    timeline_csv: Option<std::fs::File>,
 }
 
 /// After one of our nodes joins, launches wait this long for Ray's demand view to catch up.
@@ -476,6 +486,7 @@ impl Local {
             if round == 3 {
                 self.log("drains keep being refused: no deletion this iteration");
                 self.operate()?;
+                self.record(&snap, None);
                 return Ok(Some(demand_key(&snap)));
             }
         }
@@ -488,6 +499,7 @@ impl Local {
                 "new node joined {settle:?} ago; deferring launches until Ray's view settles"
             ));
             self.operate()?;
+            self.record(&snap, None);
             return Ok(Some(demand_key(&snap)));
         }
         if !plan.patch.is_empty() {
@@ -508,8 +520,80 @@ impl Local {
             }
         }
         self.operate()?;
+        self.record(&snap, Some(&plan));
         self.report(gcs, &snap, &plan).await;
         Ok(Some(demand_key(&snap)))
+    }
+
+    /// `--timeline`: a row per group for this iteration; `applied` is the plan whose patch was
+    /// applied (None when the iteration held its decision back).
+    fn record(&mut self, snap: &RaySnapshot, applied: Option<&Plan>) {
+        if self.args.timeline.is_none() {
+            return;
+        }
+        let demand = snap.demands.iter().map(|d| d.count).sum::<u64>()
+            + snap
+                .gangs
+                .iter()
+                .map(|g| g.bundles.len() as u64)
+                .sum::<u64>()
+            + snap.constraints.iter().map(|d| d.count).sum::<u64>();
+        let t_s = self.started.elapsed().as_secs_f64();
+        let groups: Vec<(String, u64)> = self
+            .cluster
+            .pointer("/spec/workerGroupSpecs")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|g| {
+                (
+                    g["groupName"].as_str().unwrap_or("").to_string(),
+                    g["replicas"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect();
+        for (group, replicas) in groups {
+            let gp = applied.and_then(|p| p.groups.iter().find(|g| g.name == group));
+            let row = crate::autoscale::timeline::Row {
+                t_s,
+                pods: self
+                    .pods
+                    .values()
+                    .filter(|p| p.group == group && p.stopping_since.is_none())
+                    .count() as u64,
+                demand,
+                replicas,
+                launch: gp.map_or(0, |g| u64::from(g.launch)),
+                terminate: gp.map_or(0, |g| g.terminate.len() as u64),
+                group,
+            };
+            if let Some(f) = self.timeline_csv.as_mut() {
+                use std::io::Write;
+                if let Err(e) = writeln!(f, "{}", row.csv()) {
+                    eprintln!("warning: --timeline: {e}");
+                    self.timeline_csv = None;
+                }
+            }
+            self.timeline.push(row);
+        }
+    }
+
+    /// `--timeline`: the plot, next to the CSV.
+    fn write_timeline_svg(&self) {
+        let Some(csv) = &self.args.timeline else {
+            return;
+        };
+        let svg = csv.with_extension("svg");
+        let title = format!("raygate autoscale local: {}", self.cluster_name);
+        let text = crate::autoscale::timeline::render_svg(&self.timeline, &title);
+        match std::fs::write(&svg, text) {
+            Ok(()) => self.log(&format!(
+                "timeline: {} and {}",
+                csv.display(),
+                svg.display()
+            )),
+            Err(e) => eprintln!("warning: --timeline: {}: {e}", svg.display()),
+        }
     }
 
     /// Acts as the KubeRay operator on the in-memory RayCluster.
@@ -676,6 +760,17 @@ async fn local_main(args: LocalArgs) -> Result<(), String> {
         .run_for
         .filter(|s| s.is_finite() && *s > 0.0)
         .map(|s| Instant::now() + Duration::from_secs_f64(s));
+    let timeline_csv = match &args.timeline {
+        Some(path) => {
+            use std::io::Write;
+            let mut f =
+                std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            writeln!(f, "{}", crate::autoscale::timeline::HEADER)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            Some(f)
+        }
+        None => None,
+    };
     let mut local = Local {
         args,
         cluster,
@@ -690,6 +785,9 @@ async fn local_main(args: LocalArgs) -> Result<(), String> {
         backoff: BTreeMap::new(),
         failures: Vec::new(),
         joined: BTreeMap::new(),
+        started: Instant::now(),
+        timeline: Vec::new(),
+        timeline_csv,
     };
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;
@@ -722,6 +820,7 @@ async fn local_main(args: LocalArgs) -> Result<(), String> {
     }
     .await;
     local.shutdown();
+    local.write_timeline_svg();
     result
 }
 

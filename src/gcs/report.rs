@@ -75,11 +75,16 @@ pub fn autoscaling_state(plan: &Plan, snap: &RaySnapshot, r: &Report) -> proto::
                 request_ts: r.now_s,
             })
             .collect(),
+        // Ray's own autoscaler reports every request it could not schedule here, the ones
+        // max_workers (maxReplicas) held back included; raygate's plan tells the two apart,
+        // the GCS gets both, as Ray sends them.
         infeasible_resource_requests: plan
             .infeasible
             .iter()
-            .map(|d| proto::ResourceRequest {
-                resources_bundle: d.resources.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            .map(|d| &d.resources)
+            .chain(plan.capped.iter().map(|d| &d.resources))
+            .map(|r| proto::ResourceRequest {
+                resources_bundle: r.iter().map(|(k, v)| (k.clone(), *v)).collect(),
                 ..Default::default()
             })
             .collect(),

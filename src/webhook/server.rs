@@ -588,7 +588,33 @@ pub fn webhook_router(state: AppState, opts: &ServerOptions) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             opts.request_timeout,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            instrument,
+        ))
         .with_state(state)
+}
+
+/// controller-runtime's instrumentation of a webhook: in flight while it runs, then counted by
+/// HTTP status code with its latency; outside the timeout, so a 408 is counted too.
+async fn instrument(
+    State(state): State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = match req.uri().path() {
+        VALIDATE_PATH => VALIDATE_PATH,
+        MUTATE_PATH => MUTATE_PATH,
+        CONVERT_PATH => CONVERT_PATH,
+        _ => return next.run(req).await,
+    };
+    let _in_flight = state.metrics.start(path);
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    state
+        .metrics
+        .answered(path, resp.status().as_u16(), start.elapsed());
+    resp
 }
 
 #[derive(Clone, Copy)]
