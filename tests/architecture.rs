@@ -21,11 +21,7 @@ fn dot_graph(dot: &str) -> (BTreeSet<String>, BTreeSet<(String, String)>) {
             continue;
         }
         if let Some((a, rest)) = l.split_once("->") {
-            let b = rest
-                .split(['[', ';'])
-                .next()
-                .unwrap()
-                .trim();
+            let b = rest.split(['[', ';']).next().unwrap().trim();
             edges.insert((a.trim().to_string(), b.to_string()));
         } else if let Some((id, _)) = l.split_once("[label=") {
             nodes.insert(id.trim().to_string());
