@@ -43,9 +43,47 @@ enum Command {
     Man(raygate::cli::completions::ManArgs),
 }
 
+impl Command {
+    /// Commands whose result goes to stdout and that start no server, child process or Ray:
+    /// `raygate … | head` must end them quietly. Not `serve`, `autoscale run|sidecar|local`.
+    fn prints_its_result(&self) -> bool {
+        use raygate::cli::autoscale::AutoscaleCommand as A;
+        match self {
+            Command::Autoscale(a) => match &a.command {
+                A::Plan(_) | A::Status(_) | A::Timeline(_) => true,
+                A::Local(_) | A::Run(_) | A::Sidecar(_) => false,
+            },
+            Command::Serve(_) => false,
+            Command::Certs(_)
+            | Command::Validate(_)
+            | Command::Default(_)
+            | Command::Schema(_)
+            | Command::Policy(_)
+            | Command::Explain(_)
+            | Command::Completions(_)
+            | Command::Man(_) => true,
+        }
+    }
+}
+
+/// Rust's runtime ignores SIGPIPE, so `println!` to a closed pipe (`raygate autoscale plan … |
+/// head`) panics on EPIPE. A command that only prints its result gets the default action back
+/// and ends silently when its reader goes away, like cat or grep (exit status 141 in a shell).
+/// Servers keep SIGPIPE ignored: a closed socket or child pipe there is an error, not death.
+fn quiet_on_broken_pipe() {
+    #[cfg(unix)]
+    // SAFETY: resets one signal's disposition to the default before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     // With THP in `madvise` mode mimalloc backs its arenas with 2 MiB pages: ~10 MiB more RSS
     // for the webhook (28 vs 19 MiB under load), no measurable speed-up. Off for this process.
+    // mimalloc initializes before main, so this comes too late for its first arena: its `no_thp`
+    // feature (Cargo.toml) keeps it from asking for huge pages at all (the idle sidecar: 2 huge
+    // pages, RssAnon 5.2 -> 1.8 MiB); the prctl still covers THP `always` mode after this point.
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_THP_DISABLE only sets a flag on this process's memory map.
     unsafe {
@@ -56,6 +94,7 @@ fn main() -> ExitCode {
     let argv = match raygate::cli::ray_compat::dispatch(std::env::args_os().collect()) {
         raygate::cli::ray_compat::Dispatch::Raygate(argv) => argv,
         raygate::cli::ray_compat::Dispatch::Exit { code, text } => {
+            quiet_on_broken_pipe();
             if code == 0 {
                 print!("{text}");
             } else {
@@ -65,6 +104,9 @@ fn main() -> ExitCode {
         }
     };
     let cli = Cli::parse_from(argv);
+    if cli.command.prints_its_result() {
+        quiet_on_broken_pipe();
+    }
     match cli.command {
         Command::Autoscale(args) => raygate::cli::autoscale::run(args),
         Command::Serve(args) => raygate::cli::serve::run(args),
