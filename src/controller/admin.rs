@@ -157,6 +157,21 @@ impl Metrics {
     }
 }
 
+/// [`serve`] as a task on the current runtime (abort it to stop); a listener that cannot bind or
+/// fails ends the process with exit status 1, as the controller cannot be observed without it.
+pub fn spawn(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    ready: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(e) = serve(addr, metrics, ready).await {
+            tracing::error!(%addr, error = %e, "admin listener failed");
+            std::process::exit(1);
+        }
+    })
+}
+
 /// Serves `/metrics`, `/healthz` (process alive) and `/readyz` (initial watches synced) until
 /// the returned future is dropped.
 pub async fn serve(

@@ -195,16 +195,7 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot configure the Kubernetes client: {e}"))?;
     let metrics = Arc::new(admin::Metrics::new());
     let ready = Arc::new(AtomicBool::new(false));
-    let listener = {
-        let (m, r) = (metrics.clone(), ready.clone());
-        let addr = args.admin_listen;
-        tokio::spawn(async move {
-            if let Err(e) = admin::serve(addr, m, r).await {
-                tracing::error!(%addr, error = %e, "admin listener failed");
-                std::process::exit(1);
-            }
-        })
-    };
+    let listener = admin::spawn(args.admin_listen, metrics.clone(), ready.clone());
     let identity = args
         .identity
         .clone()

@@ -197,16 +197,7 @@ async fn run_async(args: SidecarArgs, target: Target) -> Result<(), String> {
     let metrics = Arc::new(admin::Metrics::new());
     metrics.leader.set(1);
     let ready = Arc::new(AtomicBool::new(false));
-    let listener = {
-        let (m, r) = (metrics.clone(), ready.clone());
-        let addr = args.admin_listen;
-        tokio::spawn(async move {
-            if let Err(e) = admin::serve(addr, m, r).await {
-                tracing::error!(%addr, error = %e, "admin listener failed");
-                std::process::exit(1);
-            }
-        })
-    };
+    let listener = admin::spawn(args.admin_listen, metrics.clone(), ready.clone());
     let instance = target
         .head_pod
         .clone()
