@@ -20,6 +20,12 @@ export RAYGATE_KUBERAY_BIN
 RAYGATE_HELM_BIN="$(bash scripts/helm-bin.sh)"
 export RAYGATE_HELM_BIN
 
+# promtool (tools/promtool: github.com/prometheus/prometheus/cmd/promtool without the service
+# discovery plugins) for tests/monitoring.rs (`promtool check rules` and `promtool test rules` on
+# deploy/monitoring/prometheusrule.yaml), cached outside the clone like the tools above.
+RAYGATE_PROMTOOL_BIN="$(bash scripts/promtool-bin.sh)"
+export RAYGATE_PROMTOOL_BIN
+
 # Ray 2.60.0 venv for the tests that start a real Ray head/workers on 127.0.0.1 (tests/ray_*.rs).
 RAYGATE_RAY_VENV="$(scripts/ray-venv.sh)"
 export RAYGATE_RAY_VENV

@@ -841,3 +841,111 @@ fn every_value_is_in_the_schema_and_documented() {
         .collect();
     assert_eq!(top, want);
 }
+
+/// `metrics.prometheusRule.enabled` / `metrics.grafanaDashboard.enabled` (issue #17): off by
+/// default; on, the chart renders what kustomize renders of deploy/monitoring, object for object,
+/// from copies in the chart's files/ that must stay byte-equal to deploy/monitoring's.
+#[test]
+fn monitoring_values_render_deploy_monitoring() {
+    let d = deploy();
+    for f in ["prometheusrule.yaml", "grafana-dashboard.json"] {
+        let read = |p: &Path| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert!(
+            read(&d.join("monitoring").join(f)) == read(&helm::chart_dir().join("files").join(f)),
+            "deploy/helm/raygate/files/{f} drifted from deploy/monitoring/{f} (copy it over)"
+        );
+    }
+    let keys = |sets: &[&str]| -> BTreeSet<(String, String)> {
+        helm::template(RELEASE, NS, sets).iter().map(key).collect()
+    };
+    let off = keys(&[]);
+    assert!(
+        !off.iter()
+            .any(|(k, n)| k == "PrometheusRule" || n == "raygate-grafana-dashboard"),
+        "monitoring objects rendered by default: {off:?}"
+    );
+    let rule = ("PrometheusRule".to_string(), "raygate-webhook".to_string());
+    let dash = (
+        "ConfigMap".to_string(),
+        "raygate-grafana-dashboard".to_string(),
+    );
+    let only = |sets: &[&str]| -> BTreeSet<(String, String)> {
+        keys(sets).difference(&off).cloned().collect()
+    };
+    assert_eq!(
+        only(&["metrics.prometheusRule.enabled=true"]),
+        BTreeSet::from([rule.clone()])
+    );
+    assert_eq!(
+        only(&["metrics.grafanaDashboard.enabled=true"]),
+        BTreeSet::from([dash.clone()])
+    );
+
+    let both = [
+        "metrics.prometheusRule.enabled=true",
+        "metrics.grafanaDashboard.enabled=true",
+    ];
+    let mut args = vec!["lint", "--strict"];
+    let chart = helm::chart_dir().display().to_string();
+    args.push(&chart);
+    for s in both {
+        args.extend(["--set", s]);
+    }
+    let out = helm::ok(&args);
+    assert!(out.contains("0 chart(s) failed"), "{out}");
+    let k = kustomize(&[&d.join("monitoring")]);
+    assert_eq!(
+        k.keys().cloned().collect::<BTreeSet<_>>(),
+        BTreeSet::from([rule.clone(), dash.clone()])
+    );
+    let c: BTreeMap<(String, String), Value> = by_key(helm::template(RELEASE, NS, &both))
+        .into_iter()
+        .filter(|(key, _)| !off.contains(key))
+        .collect();
+    assert_same("deploy/monitoring", &k, &c, &[]);
+    // the ConfigMap holds the dashboard JSON as it is
+    let json: Value =
+        serde_json::from_str(c[&dash]["data"]["raygate-webhook.json"].as_str().unwrap())
+            .expect("the dashboard is JSON");
+    assert_eq!(json["uid"], "raygate-webhook");
+    // Go template actions of the alert annotations reach Prometheus unrendered
+    let annotations = serde_json::to_string(&c[&rule]["spec"]).unwrap();
+    assert!(annotations.contains("{{ $labels.pod }}"), "{annotations}");
+
+    // the optional values reach the objects
+    let docs = helm::template(
+        RELEASE,
+        NS,
+        &[
+            "namePrefix=rg2",
+            "metrics.prometheusRule.enabled=true",
+            "metrics.prometheusRule.labels.release=kube-prometheus",
+            "metrics.grafanaDashboard.enabled=true",
+            "metrics.grafanaDashboard.namespace=monitoring",
+            "metrics.grafanaDashboard.labels.team=ml",
+            "metrics.grafanaDashboard.annotations.grafana_folder=Raygate",
+        ],
+    );
+    let r = find(&docs, "PrometheusRule", "rg2-webhook");
+    assert_eq!(r["metadata"]["namespace"], NS);
+    assert_eq!(r["metadata"]["labels"]["release"], "kube-prometheus");
+    let cm = find(&docs, "ConfigMap", "rg2-grafana-dashboard");
+    assert_eq!(cm["metadata"]["namespace"], "monitoring");
+    assert_eq!(cm["metadata"]["labels"]["grafana_dashboard"], "1");
+    assert_eq!(cm["metadata"]["labels"]["team"], "ml");
+    assert_eq!(cm["metadata"]["annotations"]["grafana_folder"], "Raygate");
+    // a namespace that is not a DNS label is refused with the field named
+    let bad = helm::run(&[
+        "template",
+        "rg",
+        &chart,
+        "--set",
+        "metrics.grafanaDashboard.namespace=Not_A_Namespace",
+    ]);
+    assert!(!bad.ok, "bad namespace accepted");
+    assert!(
+        bad.stderr.contains("/metrics/grafanaDashboard/namespace"),
+        "{}",
+        bad.stderr
+    );
+}

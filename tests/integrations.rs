@@ -6,6 +6,9 @@
 //! does). The Action's `cargo install` step is not run (minutes of build); raygate comes from
 //! PATH, which the step would set up. Fails, never skips, without the venv.
 
+#[path = "support/template.rs"]
+mod template;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -120,21 +123,13 @@ fn pre_commit_hook_runs_through_pre_commit() {
 /// `${{ inputs.x }}` / `${{ github.x }}` substituted from `vars`, as the runner does before the
 /// shell sees the script.
 fn substitute(s: &str, vars: &[(&str, String)]) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(i) = rest.find("${{") {
-        out.push_str(&rest[..i]);
-        let j = rest[i..].find("}}").expect("closed expression") + i;
-        let expr = rest[i + 3..j].trim();
-        let v = vars
-            .iter()
+    template::expand(s, "${{", |expr| {
+        vars.iter()
             .find(|(k, _)| *k == expr)
-            .unwrap_or_else(|| panic!("unknown expression {expr:?} in action.yml"));
-        out.push_str(&v.1);
-        rest = &rest[j + 2..];
-    }
-    out.push_str(rest);
-    out
+            .unwrap_or_else(|| panic!("unknown expression {expr:?} in action.yml"))
+            .1
+            .clone()
+    })
 }
 
 #[test]
