@@ -4,6 +4,8 @@
 //!
 //! Skipped when the Ray venv is missing, except under `CI=true` (then they fail).
 
+#[path = "support/cli.rs"]
+mod cli;
 #[path = "support/ray.rs"]
 mod ray;
 
@@ -235,4 +237,215 @@ fn gcs_unreachable_means_no_scale_down() {
     // GCS back: the idle worker is drained and stopped.
     proxy.set_cut(false);
     wait_workers(&mut cx, &cluster, &autoscaler, 0, minute);
+}
+
+/// Issue #17 (1): `--timeline FILE.csv` records every iteration of a real run (demand, replicas,
+/// pods, the decisions) and writes FILE.svg at exit. The rows' decisions must be the ones the
+/// run logged, in order; replicas change only with a decision; the plot's lines and markers are
+/// the rows'; demand rises first, replicas and pods follow it up to 4, and fall back to 0 only
+/// after the 5 s idle timeout. `RAYGATE_TIMELINE_DOCS=1` also copies the run to
+/// docs/img/autoscale-timeline.{csv,svg} (how the docs' plot is made).
+#[test]
+fn timeline_records_the_runs_decisions_and_plots_them() {
+    use raygate::autoscale::timeline::{Axes, parse_csv};
+    let Some(cluster) = RayCluster::start_head() else {
+        return;
+    };
+    let mut cx = Gcs::connect(&cluster);
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("timeline.csv");
+    let yaml = quick_start_yaml("raycluster-autoscaler", 5, 10);
+    let spawned = std::time::Instant::now();
+    let mut autoscaler = cluster.autoscale_local_with(
+        &yaml,
+        &cluster.gcs_address(),
+        &["--timeline".as_ref(), csv.as_os_str()],
+    );
+    let minute = Duration::from_secs(60);
+    std::thread::sleep(Duration::from_secs(3));
+    // three actors at once, a fourth later, then none
+    for a in ["t1", "t2", "t3"] {
+        create_actor(&cluster, a, 1, false);
+    }
+    wait_workers(&mut cx, &cluster, &autoscaler, 3, minute);
+    create_actor(&cluster, "t4", 1, true);
+    wait_workers(&mut cx, &cluster, &autoscaler, 4, minute);
+    // the run's clock starts after the spawn, so this is at most the CSV time of the first kill
+    // plus the binary's start-up
+    let kill_t = spawned.elapsed().as_secs_f64();
+    for a in ["t1", "t2", "t3", "t4"] {
+        kill_actor(&cluster, a);
+    }
+    wait_workers(&mut cx, &cluster, &autoscaler, 0, Duration::from_secs(90));
+    std::thread::sleep(Duration::from_secs(3));
+    let code = autoscaler.stop().expect("autoscaler exits on SIGTERM");
+    assert!(code.success(), "{code:?}\n{}", autoscaler.log());
+    let log = autoscaler.log();
+
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let rows = parse_csv("timeline.csv", &text).unwrap();
+    assert!(rows.len() >= 10, "{text}");
+    assert!(rows.iter().all(|r| r.group == "small-group"), "{text}");
+    assert!(rows.windows(2).all(|w| w[0].t_s <= w[1].t_s), "{text}");
+    // the decisions the run logged, in order: "small-group: replicas R (launch L, terminate [..])"
+    let logged: Vec<(u64, u64, u64)> = log
+        .lines()
+        .filter_map(|l| {
+            l.split("raygate autoscale local: small-group: replicas ")
+                .nth(1)
+        })
+        .map(|rest| {
+            let (r, rest) = rest.split_once(" (launch ").unwrap();
+            let (l, rest) = rest.split_once(", terminate [").unwrap();
+            let names = rest.trim_end_matches("])");
+            let n = names.split(',').filter(|s| !s.trim().is_empty()).count();
+            (r.parse().unwrap(), l.parse().unwrap(), n as u64)
+        })
+        .collect();
+    let recorded: Vec<(u64, u64, u64)> = rows
+        .iter()
+        .filter(|r| r.launch > 0 || r.terminate > 0)
+        .map(|r| (r.replicas, r.launch, r.terminate))
+        .collect();
+    assert_eq!(recorded, logged, "timeline vs log:\n{text}\n{log}");
+    assert!(recorded.iter().any(|d| d.1 > 0) && recorded.iter().any(|d| d.2 > 0));
+    let launched: u64 = rows.iter().map(|r| r.launch).sum();
+    assert!(launched >= 4, "{text}");
+    // replicas move only with a decision; a launch is seen as demand first and started at once
+    for w in rows.windows(2) {
+        if w[1].replicas != w[0].replicas {
+            assert!(w[1].launch > 0 || w[1].terminate > 0, "{:?}", w[1]);
+        }
+    }
+    for r in rows.iter().filter(|r| r.launch > 0) {
+        assert!(r.demand > 0, "launch without demand: {r:?}");
+        assert_eq!(r.pods, r.replicas, "pods started with the launch: {r:?}");
+    }
+    assert_eq!(rows.iter().map(|r| r.pods).max(), Some(4), "{text}");
+    // demand rises first; replicas follow it up to 4 and stay while the actors live; they fall
+    // back only after the idle timeout (5 s after the kills, 2 s allowed for the start-up)
+    let first_demand = rows.iter().find(|r| r.demand > 0).expect("demand").t_s;
+    let first_launch = rows.iter().find(|r| r.launch > 0).expect("a launch").t_s;
+    assert!(first_demand <= first_launch, "{text}");
+    let first_terminate = rows
+        .iter()
+        .find(|r| r.terminate > 0)
+        .expect("a terminate")
+        .t_s;
+    assert!(
+        first_terminate >= kill_t + 5.0 - 2.0,
+        "terminated at {first_terminate} s, actors killed at ~{kill_t} s, idle timeout 5 s:\n{text}"
+    );
+    let before: Vec<u64> = rows
+        .iter()
+        .filter(|r| r.t_s < first_terminate)
+        .map(|r| r.replicas)
+        .collect();
+    assert_eq!(before.iter().max(), Some(&4), "{text}");
+    assert!(
+        before.windows(2).all(|w| w[0] <= w[1]),
+        "replicas only rise before the kills: {text}"
+    );
+    assert!(
+        rows.iter()
+            .filter(|r| r.t_s >= first_terminate)
+            .all(|r| r.demand == 0),
+        "no demand after the kills: {text}"
+    );
+    assert_eq!(
+        rows.last().map(|r| (r.replicas, r.pods)),
+        Some((0, 0)),
+        "{text}"
+    );
+
+    // the plot written at exit: its lines and markers are the rows'
+    let svg_path = csv.with_extension("svg");
+    let svg = std::fs::read_to_string(&svg_path).expect("timeline.svg written at exit");
+    let ax = Axes::of(&rows);
+    let points = |series: &str| -> Vec<(f64, f64)> {
+        let at = svg
+            .find(&format!("data-series=\"{series}\""))
+            .unwrap_or_else(|| panic!("no {series} line"));
+        let p = &svg[at..];
+        let p = &p[p.find("points=\"").unwrap() + 8..];
+        p[..p.find('"').unwrap()]
+            .split(' ')
+            .map(|xy| {
+                let (x, y) = xy.split_once(',').unwrap();
+                (x.parse().unwrap(), y.parse().unwrap())
+            })
+            .collect()
+    };
+    for (series, value) in [
+        (
+            "replicas small-group",
+            &(|r: &raygate::autoscale::timeline::Row| r.replicas) as &dyn Fn(&_) -> u64,
+        ),
+        (
+            "pods small-group",
+            &|r: &raygate::autoscale::timeline::Row| r.pods,
+        ),
+        ("demand", &|r: &raygate::autoscale::timeline::Row| r.demand),
+    ] {
+        let pts = points(series);
+        // the distinct levels of the step line are the distinct successive values of the rows
+        let mut want: Vec<u64> = rows.iter().map(value).collect();
+        want.dedup();
+        let mut got: Vec<f64> = pts.iter().map(|p| p.1).collect();
+        got.dedup();
+        let want_px: Vec<f64> = want
+            .iter()
+            .map(|v| (ax.y(*v) * 10.0).round() / 10.0)
+            .collect();
+        assert_eq!(got, want_px, "{series}");
+        assert!((pts[0].0 - ax.x(rows[0].t_s)).abs() < 0.1);
+        assert!((pts.last().unwrap().0 - ax.x(rows.last().unwrap().t_s)).abs() < 0.1);
+    }
+    assert_eq!(
+        svg.matches("data-launch=").count(),
+        rows.iter().filter(|r| r.launch > 0).count()
+    );
+    assert_eq!(
+        svg.matches("data-terminate=").count(),
+        rows.iter().filter(|r| r.terminate > 0).count()
+    );
+    // `raygate autoscale timeline` redraws the same plot from the CSV
+    let again = dir.path().join("again.svg");
+    cli::ok_with_paths(
+        &[
+            "autoscale",
+            "timeline",
+            "--title",
+            "raygate autoscale local: raycluster-autoscaler",
+            "-o",
+        ],
+        &[&again, &csv],
+    );
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), svg);
+
+    if std::env::var_os("RAYGATE_TIMELINE_DOCS").is_some() {
+        let img = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/img");
+        std::fs::create_dir_all(&img).unwrap();
+        std::fs::copy(&csv, img.join("autoscale-timeline.csv")).unwrap();
+        std::fs::copy(&svg_path, img.join("autoscale-timeline.svg")).unwrap();
+    }
+}
+
+/// docs/img/autoscale-timeline.svg (shown in docs/autoscaler.md) is the plot of
+/// docs/img/autoscale-timeline.csv, a run of the test above with `RAYGATE_TIMELINE_DOCS=1`, and
+/// that run scaled up to 4 and back to 0.
+#[test]
+fn docs_timeline_is_the_plot_of_its_recorded_run() {
+    use raygate::autoscale::timeline::{parse_csv, render_svg};
+    let img = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/img");
+    let csv = std::fs::read_to_string(img.join("autoscale-timeline.csv")).unwrap();
+    let rows = parse_csv("autoscale-timeline.csv", &csv).unwrap();
+    assert_eq!(rows.iter().map(|r| r.replicas).max(), Some(4));
+    assert_eq!(rows.last().map(|r| (r.replicas, r.pods)), Some((0, 0)));
+    let svg = std::fs::read_to_string(img.join("autoscale-timeline.svg")).unwrap();
+    assert_eq!(
+        svg,
+        render_svg(&rows, "raygate autoscale local: raycluster-autoscaler"),
+        "regenerate: raygate autoscale timeline --title 'raygate autoscale local: raycluster-autoscaler' -o docs/img/autoscale-timeline.svg docs/img/autoscale-timeline.csv"
+    );
 }

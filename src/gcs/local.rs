@@ -538,7 +538,9 @@ impl Local {
                 .map(|g| g.bundles.len() as u64)
                 .sum::<u64>()
             + snap.constraints.iter().map(|d| d.count).sum::<u64>();
-        let t_s = self.started.elapsed().as_secs_f64();
+        // At the CSV's millisecond precision, so the plot written at exit is the one `raygate
+        // autoscale timeline` draws from the CSV.
+        let t_s = (self.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
         let groups: Vec<(String, u64)> = self
             .cluster
             .pointer("/spec/workerGroupSpecs")

@@ -46,3 +46,16 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// Runs `raygate args...` (plus `paths`), asserts it succeeded (stderr in the message) and
+/// returns its stdout.
+pub fn ok_with_paths(args: &[&str], paths: &[&std::path::Path]) -> String {
+    let o = bin().args(args).args(paths).output().expect("run raygate");
+    assert!(
+        o.status.success(),
+        "raygate {args:?} {paths:?}: {:?}\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}

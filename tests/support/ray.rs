@@ -891,6 +891,16 @@ impl RayCluster {
     /// talks to the GCS at `gcs` (the head's, or a proxy in front of it) and its workers join the
     /// head's GCS.
     pub fn autoscale_local(&self, cluster_yaml: &str, gcs: &str) -> LocalAutoscaler {
+        self.autoscale_local_with(cluster_yaml, gcs, &[])
+    }
+
+    /// [`Self::autoscale_local`] with `extra` arguments (e.g. `--timeline FILE`).
+    pub fn autoscale_local_with(
+        &self,
+        cluster_yaml: &str,
+        gcs: &str,
+        extra: &[&std::ffi::OsStr],
+    ) -> LocalAutoscaler {
         let n = self.launcher.seq.fetch_add(1, Ordering::SeqCst);
         let dir = self.temp.path().join(format!("as{n}"));
         std::fs::create_dir_all(&dir).expect("mkdir");
@@ -909,6 +919,7 @@ impl RayCluster {
             .arg("--work-dir")
             .arg(dir.join("w"))
             .args(["--interval", "1"])
+            .args(extra)
             // Inherited by the worker processes, for scripts/test.sh's stray check.
             .env("RAYGATE_RAY_OWNER", self.temp.path())
             .stdin(Stdio::null())
