@@ -12,20 +12,16 @@ fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
 }
 
-const VALID: &str = "apiVersion: ray.io/v1
+const VALID: &str = concat!(
+    "apiVersion: ray.io/v1
 kind: RayCluster
 metadata:
   name: ok
   namespace: team-a
 spec:
-  headGroupSpec:
-    rayStartParams: {}
-    template:
-      spec:
-        containers:
-        - name: ray-head
-          image: rayproject/ray:2.52.0
-";
+",
+    cli::head_group_yaml!()
+);
 
 const TYPO: &str = "---
 apiVersion: ray.io/v1
@@ -191,12 +187,7 @@ fn skip_and_reject_kinds() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     // A malformed pattern is a usage error.
     let o = run_stdin(&["validate", "--skip", "Ray Job", "-"], VALID);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(
-        text(&o).contains("--skip: \"Ray Job\" is not a kind"),
-        "{}",
-        text(&o)
-    );
+    cli::assert_exit(&o, 2, "--skip: \"Ray Job\" is not a kind");
 }
 
 #[test]

@@ -11,21 +11,17 @@ use cli::{bin, text};
 use std::path::Path;
 use std::process::Command;
 
-const BAD: &str = "apiVersion: ray.io/v1
+const BAD: &str = concat!(
+    "apiVersion: ray.io/v1
 kind: RayCluster
 metadata:
   name: bad
   namespace: team-a
 spec:
   networkPolicy: {}
-  headGroupSpec:
-    rayStartParams: {}
-    template:
-      spec:
-        containers:
-        - name: ray-head
-          image: rayproject/ray:2.52.0
-  workerGroupSpecs:
+",
+    cli::head_group_yaml!(),
+    "  workerGroupSpecs:
   - groupName: w
     minReplicas: 3
     maxReplicas: 1
@@ -35,7 +31,8 @@ spec:
         containers:
         - name: w
           image: rayproject/ray:2.52.0
-";
+"
+);
 
 /// A tree: `root/manifests/dir with space/bad.yaml`, returns (root, relative path).
 fn tree() -> (tempfile::TempDir, String) {

@@ -6,6 +6,8 @@
 //! does). The Action's `cargo install` step is not run (minutes of build); raygate comes from
 //! PATH, which the step would set up. Fails, never skips, without the venv.
 
+#[path = "support/cli.rs"]
+mod cli;
 #[path = "support/template.rs"]
 mod template;
 
@@ -38,19 +40,7 @@ fn text(o: &Output) -> String {
     )
 }
 
-const GOOD: &str = "apiVersion: ray.io/v1
-kind: RayCluster
-metadata:
-  name: ok
-spec:
-  headGroupSpec:
-    rayStartParams: {}
-    template:
-      spec:
-        containers:
-        - name: ray-head
-          image: rayproject/ray:2.52.0
-";
+const GOOD: &str = cli::MINIMAL_RAYCLUSTER;
 
 fn bad() -> String {
     format!(

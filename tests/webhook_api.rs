@@ -574,17 +574,7 @@ async fn slow_client_plain_http_and_old_tls_are_rejected_without_hanging() {
     let srv = start(|o| o.request_timeout = Duration::from_secs(1)).await;
     // slow client: headers + part of the body, then nothing → 408 within the timeout.
     {
-        let cfg = raygate::webhook::client::tls_config(&srv.ca_pem, Proto::H1).unwrap();
-        let tcp = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
-        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        let mut tls = tokio_rustls::TlsConnector::from(cfg)
-            .connect(name, tcp)
-            .await
-            .unwrap();
-        let head = format!(
-            "POST {VALIDATE} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"apiVersion\""
-        );
-        tls.write_all(head.as_bytes()).await.unwrap();
+        let mut tls = stalled_post(srv.addr, &srv.ca_pem, VALIDATE).await;
         let start = Instant::now();
         let mut buf = vec![0u8; 4096];
         let n = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf))

@@ -10,7 +10,7 @@ mod webhook_common;
 use raygate::webhook::client::Proto;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use webhook_common::*;
 
 const VALIDATE: &str = "/validate-ray-io-v1-raycluster";
@@ -176,17 +176,7 @@ async fn controller_runtime_series_count_what_the_client_saw() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_flight_counts_a_stalled_request_until_its_408() {
     let p = serve();
-    let cfg = raygate::webhook::client::tls_config(&p.ca_pem, Proto::H1).unwrap();
-    let tcp = tokio::net::TcpStream::connect(p.addr).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut tls = tokio_rustls::TlsConnector::from(cfg)
-        .connect(name, tcp)
-        .await
-        .unwrap();
-    let head = format!(
-        "POST {VALIDATE} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"apiVersion\""
-    );
-    tls.write_all(head.as_bytes()).await.unwrap();
+    let mut tls = stalled_post(p.addr, &p.ca_pem, VALIDATE).await;
     let in_flight = |s: &[Sample]| {
         sample_value(
             s,

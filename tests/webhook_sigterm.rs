@@ -139,20 +139,15 @@ async fn sigterm_drains_a_request_in_flight() {
     let mut p = spawn_serve("json", &[]);
     let body =
         serde_json::to_vec(&review("inflight", "CREATE", Some(&samples()[0].1), None)).unwrap();
-    let cfg = client::tls_config(&p.ca_pem, Proto::H1).unwrap();
-    let tcp = tokio::net::TcpStream::connect(p.addr).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut tls = tokio_rustls::TlsConnector::from(cfg)
-        .connect(name, tcp)
-        .await
-        .unwrap();
-    let head = format!(
-        "POST /validate-ray-io-v1-raycluster HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    tls.write_all(head.as_bytes()).await.unwrap();
     let half = body.len() / 2;
-    tls.write_all(&body[..half]).await.unwrap();
+    let mut tls = partial_post(
+        p.addr,
+        &p.ca_pem,
+        "/validate-ray-io-v1-raycluster",
+        body.len(),
+        &body[..half],
+    )
+    .await;
     tls.flush().await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     sigterm(p.child.id());

@@ -59,3 +59,38 @@ pub fn ok_with_paths(args: &[&str], paths: &[&std::path::Path]) -> String {
     );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+/// The head group of the test RayClusters: `spec.headGroupSpec` as YAML lines indented for
+/// `spec:`, a string literal for `concat!`.
+macro_rules! head_group_yaml {
+    () => {
+        "  headGroupSpec:
+    rayStartParams: {}
+    template:
+      spec:
+        containers:
+        - name: ray-head
+          image: rayproject/ray:2.52.0
+"
+    };
+}
+#[allow(unused_imports)] // not every test crate builds its own RayCluster from it
+pub(crate) use head_group_yaml;
+
+/// A minimal valid RayCluster `ok` (no namespace), as YAML.
+pub const MINIMAL_RAYCLUSTER: &str = concat!(
+    "apiVersion: ray.io/v1
+kind: RayCluster
+metadata:
+  name: ok
+spec:
+",
+    head_group_yaml!()
+);
+
+/// Asserts that `o` exited with `code` and printed `want` (stdout or stderr).
+pub fn assert_exit(o: &Output, code: i32, want: &str) {
+    let t = text(o);
+    assert_eq!(o.status.code(), Some(code), "{t}");
+    assert!(t.contains(want), "{want:?} not in:\n{t}");
+}

@@ -474,3 +474,37 @@ pub fn sample_value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> 
     assert!(hits.len() <= 1, "{name} {labels:?} matches {hits:?}");
     hits.first().map(|s| s.value)
 }
+
+/// A TLS (HTTP/1.1) connection to `addr` that has sent the head of a POST to `path` announcing
+/// a `content_length`-byte JSON body, and then only `first` of the body.
+pub async fn partial_post(
+    addr: SocketAddr,
+    ca_pem: &str,
+    path: &str,
+    content_length: usize,
+    first: &[u8],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let cfg = client::tls_config(ca_pem, Proto::H1).unwrap();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(cfg)
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {content_length}\r\n\r\n"
+    );
+    tls.write_all(head.as_bytes()).await.unwrap();
+    tls.write_all(first).await.unwrap();
+    tls
+}
+
+/// [`partial_post`] of 1000 announced bytes that stalls after a few: the server's request
+/// timeout must answer 408.
+pub async fn stalled_post(
+    addr: SocketAddr,
+    ca_pem: &str,
+    path: &str,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    partial_post(addr, ca_pem, path, 1000, b"{\"apiVersion\"").await
+}
