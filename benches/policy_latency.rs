@@ -241,5 +241,47 @@ async fn run(creates: usize) {
             mean.as_secs_f64() * 1e3
         );
     }
+    // Runtime CEL cost: the same policy on ever larger clusters (N worker groups, each with 8 env
+    // entries and 4 labels); the API server refuses an object whose evaluation runs out of its
+    // cost budget ("... running out of cost budget ...").
+    println!("\nruntime cost probe (dry-run create in the policy namespace):");
+    for n in [1usize, 10, 100, 300, 1000] {
+        let mut o = sample.clone();
+        let g0 = o["spec"]["workerGroupSpecs"][0].clone();
+        let groups: Vec<Value> = (0..n)
+            .map(|i| {
+                let mut g = g0.clone();
+                g["groupName"] = json!(format!("group-{i}"));
+                g["labels"] = json!({"a": "1", "b": "2", "example.com/c": "3", "d": "4"});
+                g["template"]["spec"]["containers"][0]["env"] = Value::Array(
+                    (0..8)
+                        .map(|k| json!({"name": format!("VAR_{k}"), "value": "x"}))
+                        .collect(),
+                );
+                g
+            })
+            .collect();
+        o["spec"]["workerGroupSpecs"] = Value::Array(groups);
+        o["metadata"] = json!({"name": format!("cost-{n}")});
+        let bytes = serde_json::to_vec(&o).unwrap().len();
+        let d: DynamicObject = serde_json::from_value(o).unwrap();
+        let t0 = Instant::now();
+        let r = api("policy")
+            .create(
+                &PostParams {
+                    dry_run: true,
+                    ..Default::default()
+                },
+                &d,
+            )
+            .await;
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        let verdict = match r {
+            Ok(_) => "admitted".to_string(),
+            Err(kube::Error::Api(s)) => s.message.chars().take(300).collect(),
+            Err(e) => e.to_string(),
+        };
+        println!("  {n:>5} worker groups ({bytes:>8} bytes): {ms:>8.1} ms  {verdict}");
+    }
     cp.stop();
 }
