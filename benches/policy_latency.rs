@@ -1,9 +1,9 @@
 //! Create latency of a RayCluster through a real kube-apiserver v1.34, side by side in one run:
-//! no admission at all, raygate's exported admission policies (ValidatingAdmissionPolicy +
-//! MutatingAdmissionPolicy, `raygate policy export --mutating`), and the `raygate serve`
-//! webhook (validating + mutating, HTTPS on loopback). One API server; each mode has its own
-//! namespace (the policy bindings and the webhooks select it by label); the modes take turns
-//! create by create, so drift on the shared machine hits all three alike.
+//! no admission at all (`none`), raygate's exported ValidatingAdmissionPolicy alone (`vap`), the
+//! policies with the MutatingAdmissionPolicy (`policy`, `raygate policy export --mutating`), and
+//! the `raygate serve` webhook (`webhook`: validating + mutating, HTTPS on loopback). One API
+//! server; each mode has its own namespace (the policy bindings and the webhooks select it by
+//! label); the modes take turns create by create, so drift on the shared machine hits all alike.
 //!
 //! ```sh
 //! cargo bench --bench policy_latency -- --creates 300
@@ -22,10 +22,11 @@ use kube::api::{
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-const MODES: [&str; 3] = ["none", "policy", "webhook"];
+const MODES: [&str; 4] = ["none", "vap", "policy", "webhook"];
 
 fn gvk_api(client: &kube::Client, gv: &str, kind: &str) -> Api<DynamicObject> {
-    let (g, v) = gv.split_once('/').unwrap();
+    // `v1` (the core group) has no group part.
+    let (g, v) = gv.split_once('/').unwrap_or(("", gv));
     let lower = kind.to_ascii_lowercase();
     let plural = match lower.strip_suffix('y') {
         Some(stem) => format!("{stem}ies"),
@@ -153,13 +154,16 @@ async fn run(creates: usize) {
         )
         .await;
     }
-    let opts = raygate::policy::ExportOptions {
-        namespace_selector: Some(selector("policy")),
-        mutating: true,
-        ..Default::default()
-    };
-    for o in raygate::policy::export(&opts) {
-        apply(&client, &o).await;
+    for (mode, mutating) in [("policy", true), ("vap", false)] {
+        let opts = raygate::policy::ExportOptions {
+            namespace_selector: Some(selector(mode)),
+            name_prefix: format!("raygate-{mode}-"),
+            mutating,
+            ..Default::default()
+        };
+        for o in raygate::policy::export(&opts) {
+            apply(&client, &o).await;
+        }
     }
     let tmp = tempfile::tempdir().unwrap();
     let _serve = start_webhook(&client, tmp.path()).await;
@@ -188,7 +192,10 @@ async fn run(creates: usize) {
         let d: DynamicObject = serde_json::from_value(o).unwrap();
         api(m).create(&PostParams::default(), &d).await
     };
-    // In force: the policy and the webhook both add the autoscaler defaults (and `none` does not).
+    // In force: `policy` and `webhook` add the autoscaler defaults, and all but `none` refuse
+    // minReplicas > maxReplicas.
+    let mut invalid = sample.clone();
+    invalid["spec"]["workerGroupSpecs"][0]["minReplicas"] = json!(99);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut k = 0;
     loop {
@@ -199,7 +206,9 @@ async fn run(creates: usize) {
                 .await
                 .expect("probe create");
             let has = got.data["spec"].get("autoscalerOptions").is_some();
-            ok &= has == (m != "none");
+            ok &= has == (m == "policy" || m == "webhook");
+            let refused = create(m, format!("invalid-{k}"), &invalid).await.is_err();
+            ok &= refused == (m != "none");
         }
         if ok {
             break;
@@ -211,7 +220,7 @@ async fn run(creates: usize) {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     // Warm-up, then the measured creates, round-robin.
-    let mut lat: [Vec<Duration>; 3] = Default::default();
+    let mut lat: [Vec<Duration>; 4] = Default::default();
     for i in 0..(creates + 20) {
         for (j, m) in MODES.iter().enumerate() {
             let t0 = Instant::now();
@@ -241,17 +250,18 @@ async fn run(creates: usize) {
             mean.as_secs_f64() * 1e3
         );
     }
-    // Runtime CEL cost: the same policy on ever larger clusters (N worker groups, each with 8 env
-    // entries and 4 labels); the API server refuses an object whose evaluation runs out of its
-    // cost budget ("... running out of cost budget ...").
-    println!("\nruntime cost probe (dry-run create in the policy namespace):");
-    for n in [1usize, 10, 100, 300, 1000] {
+    // Runtime CEL cost: the same policy on ever larger clusters (N worker groups named
+    // `worker-group-NNNN`, each with 8 env entries and 4 labels), dry-run created with no
+    // admission and with the ValidatingAdmissionPolicy; the API server refuses an object whose
+    // evaluation exceeds a per-expression cost limit or the binding's cost budget.
+    println!("\nruntime cost probe (dry-run create; ms with no admission / with the policy):");
+    for n in [1usize, 10, 100, 300, 500, 600, 700, 800, 1000] {
         let mut o = sample.clone();
         let g0 = o["spec"]["workerGroupSpecs"][0].clone();
         let groups: Vec<Value> = (0..n)
             .map(|i| {
                 let mut g = g0.clone();
-                g["groupName"] = json!(format!("group-{i}"));
+                g["groupName"] = json!(format!("worker-group-{i:04}"));
                 g["labels"] = json!({"a": "1", "b": "2", "example.com/c": "3", "d": "4"});
                 g["template"]["spec"]["containers"][0]["env"] = Value::Array(
                     (0..8)
@@ -265,23 +275,26 @@ async fn run(creates: usize) {
         o["metadata"] = json!({"name": format!("cost-{n}")});
         let bytes = serde_json::to_vec(&o).unwrap().len();
         let d: DynamicObject = serde_json::from_value(o).unwrap();
-        let t0 = Instant::now();
-        let r = api("policy")
-            .create(
-                &PostParams {
-                    dry_run: true,
-                    ..Default::default()
-                },
-                &d,
-            )
-            .await;
-        let ms = t0.elapsed().as_secs_f64() * 1e3;
-        let verdict = match r {
-            Ok(_) => "admitted".to_string(),
-            Err(kube::Error::Api(s)) => s.message.chars().take(300).collect(),
-            Err(e) => e.to_string(),
+        let dry = PostParams {
+            dry_run: true,
+            ..Default::default()
         };
-        println!("  {n:>5} worker groups ({bytes:>8} bytes): {ms:>8.1} ms  {verdict}");
+        let mut ms = [0.0f64; 2];
+        let mut verdict = String::new();
+        for (slot, m) in ["none", "vap"].iter().enumerate() {
+            let t0 = Instant::now();
+            let r = api(m).create(&dry, &d).await;
+            ms[slot] = t0.elapsed().as_secs_f64() * 1e3;
+            verdict = match r {
+                Ok(_) => "admitted".to_string(),
+                Err(kube::Error::Api(s)) => s.message.chars().take(300).collect(),
+                Err(e) => e.to_string(),
+            };
+        }
+        println!(
+            "  {n:>5} worker groups ({bytes:>8} bytes): {:>8.1} / {:>8.1} ms  {verdict}",
+            ms[0], ms[1]
+        );
     }
     cp.stop();
 }
