@@ -58,11 +58,15 @@ fn git(dir: &Path, args: &[&str]) {
     assert!(o.status.success(), "git {args:?}: {}", text(&o));
 }
 
+fn ci_venv() -> PathBuf {
+    PathBuf::from(std::env::var("RAYGATE_CI_VENV").expect(
+        "RAYGATE_CI_VENV is not set: run `bash scripts/ci-venv.sh` (scripts/test.sh does) and export its output",
+    ))
+}
+
 #[test]
 fn pre_commit_hook_runs_through_pre_commit() {
-    let venv = std::env::var("RAYGATE_CI_VENV").expect(
-        "RAYGATE_CI_VENV is not set: run `bash scripts/ci-venv.sh` (scripts/test.sh does) and export its output",
-    );
+    let venv = ci_venv();
     let pre_commit = Path::new(&venv).join("bin/pre-commit");
     let hooks: serde_json::Value = serde_saphyr::from_str(
         &std::fs::read_to_string(Path::new(ROOT).join(".pre-commit-hooks.yaml")).unwrap(),
@@ -241,4 +245,94 @@ fn action_steps_run_as_a_runner_runs_them() {
     assert_eq!(ran.len(), 1);
     assert_eq!(ran[0].1.status.code(), Some(2), "{}", text(&ran[0].1));
     assert!(out.contains("exit-code=2"), "{out}");
+}
+
+/// docs/ci.md's GitLab recipe, run as a GitLab runner's bash shell runs `script:` (one script,
+/// `set -eo pipefail`), except its `cargo install` line (raygate comes from PATH): the JUnit
+/// artifact parses as XML (Python's xml.etree from the CI venv) with one testcase per RayCluster,
+/// a `<failure>` naming the rule for the invalid one, and the job fails on it (exit 1) but not on
+/// valid files.
+#[test]
+fn gitlab_junit_recipe_runs_as_a_runner_runs_it() {
+    let doc = std::fs::read_to_string(Path::new(ROOT).join("docs/ci.md")).unwrap();
+    let section = doc
+        .split("## GitLab CI")
+        .nth(1)
+        .expect("docs/ci.md has a GitLab CI section");
+    let yaml = section
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a yaml block");
+    let job: serde_json::Value = serde_saphyr::from_str(yaml).unwrap();
+    let job = &job["raygate"];
+    let report = job["artifacts"]["reports"]["junit"].as_str().unwrap();
+    assert_eq!(
+        job["artifacts"]["when"], "always",
+        "the report of a failed job is kept"
+    );
+    let script: Vec<&str> = job["script"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .filter(|l| !l.starts_with("cargo install "))
+        .collect();
+    assert!(script.iter().any(|l| l.contains("-o junit")), "{script:?}");
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(ws.path().join("deploy")).unwrap();
+    std::fs::write(ws.path().join("deploy/good.yaml"), GOOD).unwrap();
+    let run = || {
+        Command::new("bash")
+            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c"])
+            .arg(script.join("\n"))
+            .current_dir(ws.path())
+            .env("PATH", path_with_raygate())
+            .env("CI", "true")
+            .env("GITLAB_CI", "true")
+            .output()
+            .unwrap()
+    };
+    // (name, classname, file, failure type) of every testcase
+    let cases = || -> Vec<(String, String, String, String)> {
+        let o = Command::new(ci_venv().join("bin/python"))
+            .arg("-c")
+            .arg(
+                "import json, sys, xml.etree.ElementTree as ET\n\
+                 r = ET.parse(sys.argv[1]).getroot()\n\
+                 assert r.tag == 'testsuites', r.tag\n\
+                 print(json.dumps([[c.get('name'), c.get('classname'), c.get('file'),\n\
+                   (c.find('failure').get('type') if c.find('failure') is not None else '')]\n\
+                   for c in r.iter('testcase')]))",
+            )
+            .arg(ws.path().join(report))
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{report} is not JUnit XML: {}",
+            text(&o)
+        );
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let o = run();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        cases(),
+        [(
+            "RayCluster ok".to_string(),
+            "deploy/good.yaml".to_string(),
+            "deploy/good.yaml".to_string(),
+            String::new()
+        )]
+    );
+    std::fs::write(ws.path().join("deploy/bad.yaml"), bad()).unwrap();
+    let o = run();
+    assert_eq!(o.status.code(), Some(1), "the job fails: {}", text(&o));
+    let got = cases();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got.iter().any(|c| c.2 == "deploy/bad.yaml" && c.3 == "W5"),
+        "{got:?}"
+    );
 }

@@ -262,3 +262,56 @@ fn readme_is_short_and_its_links_resolve() {
         }
     }
 }
+
+/// What the README says about the binary and the licence: `raygate --version` prints the commit
+/// and the KubeRay and Ray versions the first paragraph names; LICENSE is the Apache License 2.0
+/// that Cargo.toml and the README's last line declare.
+#[test]
+fn version_and_license_are_what_the_readme_says() {
+    let md = readme();
+    let o = sh("raygate --version");
+    assert!(o.status.success());
+    let v = String::from_utf8(o.stdout).unwrap();
+    let rest = v
+        .trim()
+        .strip_prefix(&format!("raygate {} (commit ", env!("CARGO_PKG_VERSION")))
+        .unwrap_or_else(|| panic!("{v}"));
+    let (commit, targets) = rest.split_once("; ").unwrap_or_else(|| panic!("{v}"));
+    assert!(
+        commit.len() >= 7 && commit.chars().all(|c| c.is_ascii_hexdigit()),
+        "commit {commit:?} in {v}"
+    );
+    let (kuberay, ray) = targets
+        .trim_end_matches(')')
+        .split_once(", ")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert!(
+        kuberay.starts_with("KubeRay v") && ray.starts_with("Ray "),
+        "{v}"
+    );
+    assert!(
+        md.contains(&format!("It targets {kuberay}")),
+        "README vs `{v}`"
+    );
+    assert!(
+        md.contains(&format!("and {ray} (autoscaler v2")),
+        "README vs `{v}`"
+    );
+
+    let license = std::fs::read_to_string(Path::new(ROOT).join("LICENSE")).unwrap();
+    let head: Vec<&str> = license
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(2)
+        .collect();
+    assert_eq!(head, ["Apache License", "Version 2.0, January 2004"]);
+    assert!(license.contains("TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION"));
+    let cargo = std::fs::read_to_string(Path::new(ROOT).join("Cargo.toml")).unwrap();
+    assert!(
+        cargo
+            .lines()
+            .any(|l| l.replace(' ', "") == "license=\"Apache-2.0\"")
+    );
+    assert!(md.contains("License: Apache-2.0 (`LICENSE`)"));
+}
