@@ -321,3 +321,65 @@ fn every_reported_rule_has_a_doc() {
     }
     assert!(n > 10, "only {n} findings");
 }
+
+/// `-o json` (issue #17.3): one key style everywhere — lowerCamelCase, as Kubernetes objects
+/// have — and the tool's name and version, over every kind of document and file state (invalid
+/// and valid RayClusters, other kinds, a RayJob, an unknown `ray.io` kind, an empty file, an
+/// unreadable one).
+#[test]
+fn json_keys_are_lower_camel_case_and_name_the_tool() {
+    let (root, rel) = tree();
+    let dir = root.path().join("manifests");
+    std::fs::write(dir.join("empty.yaml"), "").unwrap();
+    std::fs::write(dir.join("broken.yaml"), "a: [1\n").unwrap();
+    std::fs::write(
+        dir.join("mixed.yaml"),
+        format!(
+            "{}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c}}\n---\napiVersion: ray.io/v1\nkind: RayClustr\nmetadata: {{name: t}}\n---\napiVersion: ray.io/v1\nkind: RayJob\nmetadata: {{name: j}}\nspec: {{}}\n",
+            cli::MINIMAL_RAYCLUSTER
+        ),
+    )
+    .unwrap();
+    let o = bin()
+        .current_dir(root.path())
+        .args(["validate", "-o", "json", "manifests", &rel])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["tool"]["name"], "raygate");
+    assert_eq!(v["tool"]["version"], env!("CARGO_PKG_VERSION"));
+    fn keys(v: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    out.push(format!("{at}.{k}"));
+                    keys(x, &format!("{at}.{k}"), out);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| keys(x, &format!("{at}[]"), out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    keys(&v, "", &mut all);
+    let bad: Vec<&String> = all
+        .iter()
+        .filter(|p| {
+            let k = p.rsplit('.').next().unwrap();
+            !(k.starts_with(|c: char| c.is_ascii_lowercase())
+                && k.chars().all(|c| c.is_ascii_alphanumeric()))
+        })
+        .collect();
+    assert!(bad.is_empty(), "keys not in lowerCamelCase: {bad:?}");
+    // the states above all appear, so their keys were checked
+    let statuses: std::collections::BTreeSet<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["documents"].as_array().into_iter().flatten())
+        .filter_map(|d| d["status"].as_str())
+        .collect();
+    assert!(statuses.len() >= 3, "{statuses:?}\n{v:#}");
+    assert!(all.len() >= 40, "{all:?}");
+}
