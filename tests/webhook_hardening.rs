@@ -10,6 +10,16 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 use webhook_common::*;
 
+/// The status of a validate request for a small RayCluster (one the server answers 200).
+async fn validate_small(conn: &mut client::Conn) -> u16 {
+    let small = json!({"apiVersion": "ray.io/v1", "kind": "RayCluster",
+        "metadata": {"name": "s", "namespace": "default"}, "spec": {}});
+    let review = review("u", "CREATE", Some(&small), None);
+    post_json(conn, "/validate-ray-io-v1-raycluster", &review)
+        .await
+        .0
+}
+
 /// Issue #14 (7): a `\n` in an object name forged a log line in `--log-format text`, and NUL
 /// and ESC bytes reached the log. Every field is now escaped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,15 +163,7 @@ async fn idle_connection_floods_leave_healthz_and_the_webhook_answering() {
     .await
     .expect("the webhook accepts under the flood")
     .expect("connect");
-    let obj = json!({"apiVersion": "ray.io/v1", "kind": "RayCluster",
-        "metadata": {"name": "ok", "namespace": "default"}, "spec": {}});
-    let (status, _) = post_json(
-        &mut conn,
-        "/validate-ray-io-v1-raycluster",
-        &review("u", "CREATE", Some(&obj), None),
-    )
-    .await;
-    assert_eq!(status, 200);
+    assert_eq!(validate_small(&mut conn).await, 200);
     assert!(t.elapsed() < Duration::from_secs(5));
 
     // Idle connections that were not closed to make room time out like on the TLS port.
@@ -214,15 +216,7 @@ async fn over_limit_bodies_are_answered_413_in_review_form() {
     }
     // a body under the limit on the same server is fine
     let mut conn = srv.conn(Proto::H2).await;
-    let small = json!({"apiVersion": "ray.io/v1", "kind": "RayCluster",
-        "metadata": {"name": "s", "namespace": "default"}, "spec": {}});
-    let (status, _) = post_json(
-        &mut conn,
-        "/validate-ray-io-v1-raycluster",
-        &review("u", "CREATE", Some(&small), None),
-    )
-    .await;
-    assert_eq!(status, 200);
+    assert_eq!(validate_small(&mut conn).await, 200);
     srv.stop().await;
 }
 
@@ -259,6 +253,59 @@ async fn large_reviews_take_bounded_slots_and_excess_is_told_to_back_off() {
     assert!(codes.iter().all(|c| *c == 200 || *c == 429), "{codes:?}");
     assert!(codes.contains(&200), "{codes:?}");
     assert!(codes.contains(&429), "{codes:?}");
+    assert_eq!(srv.large_peak(), 1);
+    srv.stop().await;
+}
+
+/// Issue #14 (1): large reviews waiting for the one large-request slot on an HTTP/2 connection
+/// the API server shares with every other review. A waiting request leaves its body unread, and
+/// with one 256 KiB window for the connection and each stream, the first waiting review took the
+/// whole connection window: the review holding the slot could not be sent the rest of its body,
+/// and every request on the connection, normal ones included, ended in 408 at the request
+/// timeout (`benches/webhook_hostile.rs`: 408 for all 16 hostile reviews in flight). Now the
+/// connection window holds every stream's window, so all are answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_large_reviews_do_not_stall_their_http2_connection() {
+    let srv = start(|o| {
+        o.large_concurrency = 1;
+        o.request_timeout = Duration::from_secs(5);
+    })
+    .await;
+    let big = json!({"apiVersion": "ray.io/v1", "kind": "RayCluster",
+        "metadata": {"name": "big", "namespace": "default",
+                     "annotations": {"a": "x".repeat(1024 * 1024)}}, "spec": {}});
+    let body =
+        bytes::Bytes::from(serde_json::to_vec(&review("u", "CREATE", Some(&big), None)).unwrap());
+    let conn = srv.conn(Proto::H2).await;
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let mut c = conn.try_clone().expect("HTTP/2");
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            c.post("/validate-ray-io-v1-raycluster", body)
+                .await
+                .expect("request")
+                .0
+        }));
+    }
+    // a normal review on the same connection while the large ones wait: answered at once,
+    // not when the request timeout (5 s) frees the connection window
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut c = conn.try_clone().expect("HTTP/2");
+    let ts = Instant::now();
+    assert_eq!(validate_small(&mut c).await, 200);
+    assert!(
+        ts.elapsed() < Duration::from_secs(2),
+        "the small review waited {:?} behind the large ones",
+        ts.elapsed()
+    );
+    let mut codes = Vec::new();
+    for task in tasks {
+        codes.push(task.await.unwrap());
+    }
+    assert_eq!(codes, vec![200; 6], "after {:?}", t.elapsed());
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     assert_eq!(srv.large_peak(), 1);
     srv.stop().await;
 }

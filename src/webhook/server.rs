@@ -57,10 +57,21 @@ pub const DEFAULT_SMALL_BODY_BUDGET: usize = 16 * 1024 * 1024;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 /// Default cap on admin connections (probes and a metrics scraper).
 pub const DEFAULT_ADMIN_MAX_CONNECTIONS: usize = 16;
-/// HTTP/2 flow-control windows: what a client may send ahead of the handler, per connection
-/// and per stream (hyper's default is 1 MiB each). With the connection cap this bounds the
-/// request bytes buffered unread.
-const H2_WINDOW: u32 = 256 * 1024;
+/// HTTP/2 flow control: what a client may send ahead of the handler, per stream. A request
+/// that waits (for a large-request slot or the small-body budget) leaves what its client sent
+/// unread, and unread bytes hold the connection's window as well as the stream's. So the
+/// connection window is [`H2_MAX_STREAMS`] stream windows: however many streams of a connection
+/// wait, the stream being read can always be sent to. (With one 256 KiB window for both, a
+/// single waiting large review took the whole connection window and stalled every request on
+/// its connection until the request timeout: 408 for all 16 hostile reviews in flight in
+/// `benches/webhook_hostile.rs`; the API server multiplexes every review on its connections.)
+/// Unread request bytes stay under `H2_CONN_WINDOW` a connection (512 KiB; 32 MiB at the
+/// 64-connection cap). A normal review (~10 KB) fits in one stream window.
+const H2_STREAM_WINDOW: u32 = 16 * 1024;
+/// Concurrent streams per HTTP/2 connection; a client that needs more opens another connection
+/// (Go's HTTP/2 transport, the API server's, does).
+const H2_MAX_STREAMS: u32 = 32;
+const H2_CONN_WINDOW: u32 = H2_STREAM_WINDOW * H2_MAX_STREAMS;
 
 /// Where the serving certificate comes from.
 #[derive(Debug, Clone)]
@@ -304,9 +315,9 @@ impl Server {
         builder
             .http2()
             .timer(TokioTimer::new())
-            .initial_connection_window_size(H2_WINDOW)
-            .initial_stream_window_size(H2_WINDOW)
-            .max_concurrent_streams(256);
+            .initial_connection_window_size(H2_CONN_WINDOW)
+            .initial_stream_window_size(H2_STREAM_WINDOW)
+            .max_concurrent_streams(H2_MAX_STREAMS);
         let builder = Arc::new(builder);
         let graceful = GracefulShutdown::new();
         state.ready.store(true, Ordering::SeqCst);
