@@ -1,18 +1,22 @@
 //! Hostile-load benchmark for `raygate serve` (harness = false; issue #14, defect 1).
 //!
-//! Starts the real binary on 127.0.0.1 (real TLS, HTTP/2) and, for each in-flight level
-//! (`--in-flight 16,64`), keeps that many of the largest schema-valid reviews under the API
-//! server's 3 MiB limit in flight at once (`support::hostile`: ~950k empty container `args`,
-//! ~130k `env` entries, ~19k worker groups, ~19k invalid worker groups, in turn), while a
-//! closed loop sends normal reviews (the ~1 KB base cluster) alongside at `--normal` in flight.
-//! Reports the server's peak RSS (VmHWM, and VmRSS sampled every 20 ms), how the hostile
-//! requests were answered (200 / 429 / other), and the normal reviews' throughput and p99.
+//! Starts the real binary on 127.0.0.1 (real TLS, HTTP/2; a fresh server per level) and, for
+//! each in-flight level (`--in-flight 16,64`), keeps that many of the largest schema-valid
+//! reviews under the API server's 3 MiB limit in flight at once (`support::hostile`: 1,048,228
+//! empty container `args`, 108,526 `env` entries, 23,036 worker groups, 23,036 invalid worker
+//! groups, in turn) on `--connections` HTTP/2 connections, while a closed loop sends normal
+//! reviews (the ~1 KB base cluster) alongside at `--normal` in flight, on a connection of
+//! their own or (`--share`) on the first hostile connection, as the API server multiplexes
+//! every review on its connections. Reports the server's peak RSS (VmHWM, and VmRSS sampled
+//! every 20 ms), how the hostile requests were answered (200 / 429 / other statuses / failed),
+//! and the normal reviews' throughput and p50/p99.
 //!
 //! ```sh
 //! cargo bench --bench webhook_hostile -- --duration 10 --in-flight 16,64 --normal 4
+//! cargo bench --bench webhook_hostile -- --duration 10 --in-flight 16,64 --normal 4 --share
 //! ```
 //! Options: `--duration SECS` (per level, default 10), `--in-flight LIST` (16,64),
-//! `--normal N` (4), `--connections N` (hostile connections, 4), `--server-arg ARG` (repeatable:
+//! `--normal N` (4), `--connections N` (hostile connections, 4), `--share`, `--server-arg ARG` (repeatable:
 //! passed to `raygate serve`, e.g. `--server-arg --large-concurrency=2`). `RAYGATE_BENCH_BIN`
 //! runs another copy of the binary. Without `--bench` it only does a 1 s smoke run at 4 in
 //! flight.
@@ -21,15 +25,11 @@ mod support;
 
 use bytes::Bytes;
 use raygate::webhook::client::{self, Proto};
-use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use support::hostile::{self, MAX_BODY, SHAPES};
-use support::{H2, ServerChild};
+use support::{H2, RaygateServer};
 
 const VALIDATE: &str = "/validate-ray-io-v1-raycluster";
 
@@ -38,6 +38,9 @@ struct Opts {
     in_flight: Vec<usize>,
     normal: usize,
     connections: usize,
+    /// Send the normal reviews on the first hostile connection (as the API server multiplexes
+    /// every review on its connections) instead of a connection of their own.
+    share: bool,
     server_args: Vec<String>,
 }
 
@@ -47,6 +50,7 @@ fn parse_opts() -> Opts {
         in_flight: vec![16, 64],
         normal: 4,
         connections: 4,
+        share: false,
         server_args: Vec::new(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -65,6 +69,11 @@ fn parse_opts() -> Opts {
             "--normal" => o.normal = val.parse().expect("--normal N"),
             "--connections" => o.connections = val.parse().expect("--connections N"),
             "--server-arg" => o.server_args.push(val),
+            "--share" => {
+                o.share = true;
+                i += 1;
+                continue;
+            }
             "--bench" => {
                 bench = true;
                 i += 1;
@@ -86,76 +95,12 @@ fn parse_opts() -> Opts {
     o
 }
 
-struct Srv {
-    child: ServerChild,
-    ca_pem: String,
-    _dir: tempfile::TempDir,
-}
-
-fn start_server(extra: &[String]) -> Srv {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (cert, key, ca_pem) = support::loopback_cert(dir.path());
-    let bin = std::env::var("RAYGATE_BENCH_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_raygate").to_string());
-    let mut child = Command::new(bin)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--tls-cert")
-        .arg(&cert)
-        .arg("--tls-key")
-        .arg(&key)
-        .args(["--log-format", "json"])
-        .args(extra)
-        .env("RUST_LOG", "warn,raygate::cli::serve=info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn raygate serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if !sent
-                && line.contains("webhook listening")
-                && let Some(a) = serde_json::from_str::<Value>(&line)
-                    .ok()
-                    .and_then(|v| v["addr"].as_str().and_then(|a| a.parse().ok()))
-            {
-                let _ = tx.send(a);
-                sent = true;
-            }
-        }
-    });
-    let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("server did not start: {e}");
-        }
-    };
-    Srv {
-        child: ServerChild {
-            name: "raygate",
-            child,
-            addr,
-        },
-        ca_pem,
-        _dir: dir,
-    }
-}
-
 #[derive(Default)]
 struct Counts {
     ok: AtomicU64,
     busy: AtomicU64,
-    other: AtomicU64,
+    /// Other statuses, by status.
+    other: std::sync::Mutex<std::collections::BTreeMap<u16, u64>>,
     failed: AtomicU64,
 }
 
@@ -163,21 +108,23 @@ struct Row {
     in_flight: usize,
     hostile_ok: u64,
     hostile_busy: u64,
-    hostile_other: u64,
+    /// `status×count` of the other answers.
+    hostile_other: String,
     hostile_failed: u64,
     normal_rps: f64,
     normal_p50: f64,
     normal_p99: f64,
     normal_errors: u64,
     rss_peak_mib: f64,
+    idle_rss_mib: f64,
 }
 
-async fn connect_n(srv: &Srv, n: usize) -> Vec<H2> {
+async fn connect_n(srv: &RaygateServer, n: usize) -> Vec<H2> {
     let cfg = client::tls_config(&srv.ca_pem, Proto::H2).expect("tls config");
     let mut out = Vec::new();
     for _ in 0..n {
         out.push(
-            support::connect(srv.child.addr, cfg.clone(), VALIDATE)
+            support::connect(srv.srv.addr, cfg.clone(), VALIDATE)
                 .await
                 .expect("connect"),
         );
@@ -186,15 +133,19 @@ async fn connect_n(srv: &Srv, n: usize) -> Vec<H2> {
 }
 
 async fn level(
-    srv: &Srv,
+    srv: &RaygateServer,
     opts: &Opts,
     in_flight: usize,
     hostile: Arc<[Bytes]>,
     normal: Bytes,
 ) -> Row {
-    let pid = srv.child.pid();
+    let pid = srv.srv.pid();
     let hconns = connect_n(srv, opts.connections).await;
-    let nconns = connect_n(srv, 1).await;
+    let nconns = if opts.share {
+        vec![hconns[0].clone()]
+    } else {
+        connect_n(srv, 1).await
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let counts = Arc::new(Counts::default());
     let mut tasks = Vec::new();
@@ -213,7 +164,15 @@ async fn level(
                         tokio::time::sleep(Duration::from_millis(5)).await;
                         counts.busy.fetch_add(1, Ordering::Relaxed)
                     }
-                    Ok(_) => counts.other.fetch_add(1, Ordering::Relaxed),
+                    Ok((s, _)) => {
+                        *counts
+                            .other
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .entry(s)
+                            .or_default() += 1;
+                        0
+                    }
                     Err(_) => counts.failed.fetch_add(1, Ordering::Relaxed),
                 };
             }
@@ -264,13 +223,22 @@ async fn level(
         in_flight,
         hostile_ok: counts.ok.load(Ordering::SeqCst),
         hostile_busy: counts.busy.load(Ordering::SeqCst),
-        hostile_other: counts.other.load(Ordering::SeqCst),
+        hostile_other: {
+            let other = counts.other.lock().unwrap_or_else(|p| p.into_inner());
+            let v: Vec<String> = other.iter().map(|(s, n)| format!("{s}×{n}")).collect();
+            if v.is_empty() {
+                "0".into()
+            } else {
+                v.join(" ")
+            }
+        },
         hostile_failed: counts.failed.load(Ordering::SeqCst),
         normal_rps: l.len() as f64 / secs,
         normal_p50: pct(0.5),
         normal_p99: pct(0.99),
         normal_errors: nerr.load(Ordering::SeqCst),
         rss_peak_mib: rss_peak.max(hwm) as f64 / 1024.0,
+        idle_rss_mib: 0.0,
     }
 }
 
@@ -293,8 +261,6 @@ fn main() {
         ))
         .expect("json"),
     );
-    let srv = start_server(&opts.server_args);
-    let idle_rss = support::proc_status_kib(srv.child.pid(), "VmRSS:") as f64 / 1024.0;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -304,28 +270,39 @@ fn main() {
     let rows: Vec<Row> = rt.block_on(async {
         let mut rows = Vec::new();
         for &n in &opts.in_flight {
-            rows.push(level(&srv, &opts, n, hostile.clone(), normal.clone()).await);
+            // a fresh server per level: its peak RSS is this level's
+            let srv = support::start_raygate(&opts.server_args, "warn");
+            let idle = support::proc_status_kib(srv.srv.pid(), "VmRSS:");
+            let mut row = level(&srv, &opts, n, hostile.clone(), normal.clone()).await;
+            row.idle_rss_mib = idle as f64 / 1024.0;
+            rows.push(row);
         }
         rows
     });
     println!(
         "\nraygate serve under hostile load: HTTP/2 over TLS 1.3 on 127.0.0.1, {} s per level, \
-         hostile reviews in turn: {}; normal review {} bytes at {} in flight on its own connection; \
-         server args {:?}; idle RSS {idle_rss:.1} MiB; {} CPUs\n",
+         hostile reviews in turn: {}; normal review {} bytes at {} in flight on {}; \
+         server args {:?}; a fresh server per level; {} CPUs; load average {}\n",
         opts.duration,
         sizes.join(", "),
         normal.len(),
         opts.normal,
+        if opts.share {
+            "the first hostile connection"
+        } else {
+            "its own connection"
+        },
         opts.server_args,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
+        support::loadavg(),
     );
     println!(
-        "| hostile in flight | hostile 200 | hostile 429 | hostile other / failed | normal req/s | normal p50 ms | normal p99 ms | normal errors | server peak RSS MiB |"
+        "| hostile in flight | hostile 200 | hostile 429 | hostile other / failed | normal req/s | normal p50 ms | normal p99 ms | normal errors | server idle RSS MiB | server peak RSS MiB |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} / {} | {:.0} | {:.2} | {:.2} | {} | {:.1} |",
+            "| {} | {} | {} | {} / {} | {:.0} | {:.2} | {:.2} | {} | {:.1} | {:.1} |",
             r.in_flight,
             r.hostile_ok,
             r.hostile_busy,
@@ -335,6 +312,7 @@ fn main() {
             r.normal_p50,
             r.normal_p99,
             r.normal_errors,
+            r.idle_rss_mib,
             r.rss_peak_mib
         );
     }

@@ -27,14 +27,10 @@ mod support;
 use raygate::webhook::admission::{self, AdmissionConfig};
 use raygate::webhook::client::{self, Proto};
 use serde_json::{Value, json};
-use std::io::Read;
-use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use support::{H2, Load, Sample, ServerChild};
+use support::{H2, Load, RaygateServer, Sample};
 
 // The server's allocator, so the in-process handler timing matches the server (and the client
 // is cheaper).
@@ -160,99 +156,6 @@ fn body() -> bytes::Bytes {
     bytes::Bytes::from(serde_json::to_vec(&review).expect("json"))
 }
 
-struct ServerProc {
-    srv: ServerChild,
-    ca_pem: String,
-    /// Log lines the server wrote (stderr), counted by the drain thread.
-    log_lines: Arc<AtomicU64>,
-    _dir: tempfile::TempDir,
-}
-
-fn start_server(log: &str) -> ServerProc {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (cert, key, ca_pem) = support::loopback_cert(dir.path());
-    // RAYGATE_BENCH_BIN: a copy of the binary, for shared target dirs where another checkout
-    // may overwrite target/release/raygate.
-    let bin = std::env::var("RAYGATE_BENCH_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_raygate").to_string());
-    let mut child = Command::new(bin)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(["--admin-listen", "127.0.0.1:0"])
-        .arg("--tls-cert")
-        .arg(&cert)
-        .arg("--tls-key")
-        .arg(&key)
-        .args(["--log-format", "json"])
-        // the bench reads the bound address from the "webhook listening" line
-        .env("RUST_LOG", format!("{log},raygate::cli::serve=info"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn raygate serve");
-    let mut stderr = child.stderr.take().expect("stderr");
-    // A 1 MiB pipe (as a container runtime's log pipe): the server never blocks on it while
-    // the drain below reads it in large chunks every 10 ms (not once per line).
-    // SAFETY: fcntl on a pipe fd we own; failure only leaves the default size.
-    unsafe {
-        libc::fcntl(stderr.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
-    }
-    let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
-    let log_lines = Arc::new(AtomicU64::new(0));
-    let lines = log_lines.clone();
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 1 << 20];
-        let mut head = Vec::new();
-        let mut sent = false;
-        loop {
-            let n = match stderr.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            };
-            lines.fetch_add(
-                buf[..n].iter().filter(|b| **b == b'\n').count() as u64,
-                Ordering::Relaxed,
-            );
-            if !sent {
-                head.extend_from_slice(&buf[..n]);
-                let addr = String::from_utf8_lossy(&head)
-                    .lines()
-                    .filter(|l| l.contains("webhook listening"))
-                    .find_map(|l| {
-                        serde_json::from_str::<Value>(l)
-                            .ok()
-                            .and_then(|v| v["addr"].as_str().and_then(|a| a.parse().ok()))
-                    });
-                if let Some(a) = addr {
-                    let _ = tx.send(a);
-                    sent = true;
-                    head = Vec::new();
-                }
-            } else {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-    });
-    let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(a) => a,
-        Err(e) => {
-            // do not leave the server running
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("server did not start: {e}");
-        }
-    };
-    ServerProc {
-        srv: ServerChild {
-            name: "raygate",
-            child,
-            addr,
-        },
-        ca_pem,
-        log_lines,
-        _dir: dir,
-    }
-}
-
 /// In-process cost of one handler call on `body` (one thread, no network), µs.
 fn handler_us(f: &dyn Fn(&[u8]) -> usize, body: &[u8], secs: f64) -> f64 {
     for _ in 0..50 {
@@ -269,7 +172,7 @@ fn handler_us(f: &dyn Fn(&[u8]) -> usize, body: &[u8], secs: f64) -> f64 {
     t.elapsed().as_secs_f64() * 1e6 / n as f64
 }
 
-async fn connect_all(srv: &ServerProc, n: usize, path: &str) -> Vec<H2> {
+async fn connect_all(srv: &RaygateServer, n: usize, path: &str) -> Vec<H2> {
     let cfg = client::tls_config(&srv.ca_pem, Proto::H2).expect("tls config");
     let mut conns = Vec::new();
     for _ in 0..n {
@@ -290,7 +193,7 @@ struct Row {
 }
 
 async fn run_endpoint(
-    srv: &ServerProc,
+    srv: &RaygateServer,
     opts: &Opts,
     endpoint: &'static str,
     path: &'static str,
@@ -378,7 +281,7 @@ fn main() {
         opts.handler_secs,
     );
 
-    let srv = start_server(&opts.log);
+    let srv = support::start_raygate(&[], &opts.log);
     let rt = if opts.client_threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()

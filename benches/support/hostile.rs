@@ -78,8 +78,16 @@ fn group(i: usize, invalid: bool) -> Value {
     })
 }
 
-/// A CREATE AdmissionReview for `obj`.
-pub fn review_of(obj: &Value, uid: &str) -> Value {
+/// A CREATE AdmissionReview of the RayCluster `obj` (`support::review` builds its reviews
+/// with it too).
+pub fn create_review(
+    obj: &Value,
+    uid: &str,
+    namespace: &str,
+    user: Value,
+    options: Value,
+    dry_run: bool,
+) -> Value {
     json!({
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
@@ -90,15 +98,27 @@ pub fn review_of(obj: &Value, uid: &str) -> Value {
             "requestKind": {"group": "ray.io", "version": "v1", "kind": "RayCluster"},
             "requestResource": {"group": "ray.io", "version": "v1", "resource": "rayclusters"},
             "name": obj["metadata"]["name"],
-            "namespace": "default",
+            "namespace": namespace,
             "operation": "CREATE",
-            "userInfo": {"username": "mallory", "groups": ["system:authenticated"]},
+            "userInfo": user,
             "object": obj,
             "oldObject": null,
-            "dryRun": true,
-            "options": {"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1"}
+            "dryRun": dry_run,
+            "options": options
         }
     })
+}
+
+/// A dry-run CREATE AdmissionReview for `obj` in `default`, from an ordinary user.
+pub fn review_of(obj: &Value, uid: &str) -> Value {
+    create_review(
+        obj,
+        uid,
+        "default",
+        json!({"username": "mallory", "groups": ["system:authenticated"]}),
+        json!({"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1"}),
+        true,
+    )
 }
 
 /// The cluster of `shape` with `n` repeated elements.

@@ -15,9 +15,11 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Uri};
 use rustls::pki_types::ServerName;
-use serde_json::{Value, json};
+use serde_json::Value;
+use std::io::Read;
 use std::net::SocketAddr;
-use std::process::Child;
+use std::os::fd::AsRawFd;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -261,25 +263,7 @@ pub async fn run(conns: &[H2], bodies: Arc<[Bytes]>, server_pid: u32, load: &Loa
 
 /// A CREATE AdmissionReview for `/validate` or `/mutate` carrying `obj`.
 pub fn review(obj: &Value, uid: &str, namespace: &str, user: Value, options: Value) -> Value {
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "ray.io", "version": "v1", "kind": "RayCluster"},
-            "resource": {"group": "ray.io", "version": "v1", "resource": "rayclusters"},
-            "requestKind": {"group": "ray.io", "version": "v1", "kind": "RayCluster"},
-            "requestResource": {"group": "ray.io", "version": "v1", "resource": "rayclusters"},
-            "name": obj["metadata"]["name"],
-            "namespace": namespace,
-            "operation": "CREATE",
-            "userInfo": user,
-            "object": obj,
-            "oldObject": null,
-            "dryRun": false,
-            "options": options
-        }
-    })
+    hostile::create_review(obj, uid, namespace, user, options, false)
 }
 
 /// The documents of one KubeRay sample file (`../shared/kuberay/samples/NAME`), YAML 1.1 octals
@@ -295,6 +279,106 @@ pub fn sample_docs(file: &std::path::Path) -> Vec<Value> {
 /// The KubeRay samples directory.
 pub fn samples_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/kuberay/samples")
+}
+
+/// A `raygate serve` child on 127.0.0.1 (ephemeral ports) with a generated loopback
+/// certificate, started by [`start_raygate`].
+pub struct RaygateServer {
+    pub srv: ServerChild,
+    /// The CA the client trusts.
+    pub ca_pem: String,
+    /// Log lines the server wrote (stderr), counted by the drain thread.
+    pub log_lines: Arc<AtomicU64>,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts `raygate serve` (`RAYGATE_BENCH_BIN` or this build's binary) with `extra` arguments
+/// and `RUST_LOG={log},raygate::cli::serve=info`, JSON logs on a 1 MiB stderr pipe that a
+/// thread drains and counts; returns once the server logged its bound address (30 s at most).
+pub fn start_raygate(extra: &[String], log: &str) -> RaygateServer {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key, ca_pem) = loopback_cert(dir.path());
+    // RAYGATE_BENCH_BIN: a copy of the binary, for shared target dirs where another checkout
+    // may overwrite target/release/raygate.
+    let bin = std::env::var("RAYGATE_BENCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_raygate").to_string());
+    let mut child = Command::new(bin)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--admin-listen", "127.0.0.1:0"])
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .args(["--log-format", "json"])
+        .args(extra)
+        // the bench reads the bound address from the "webhook listening" line
+        .env("RUST_LOG", format!("{log},raygate::cli::serve=info"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn raygate serve");
+    let mut stderr = child.stderr.take().expect("stderr");
+    // A 1 MiB pipe (as a container runtime's log pipe): the server never blocks on it while
+    // the drain below reads it in large chunks every 10 ms (not once per line).
+    // SAFETY: fcntl on a pipe fd we own; failure only leaves the default size.
+    unsafe {
+        libc::fcntl(stderr.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
+    let log_lines = Arc::new(AtomicU64::new(0));
+    let lines = log_lines.clone();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut head = Vec::new();
+        let mut sent = false;
+        loop {
+            let n = match stderr.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            lines.fetch_add(
+                buf[..n].iter().filter(|b| **b == b'\n').count() as u64,
+                Ordering::Relaxed,
+            );
+            if !sent {
+                head.extend_from_slice(&buf[..n]);
+                let addr = String::from_utf8_lossy(&head)
+                    .lines()
+                    .filter(|l| l.contains("webhook listening"))
+                    .find_map(|l| {
+                        serde_json::from_str::<Value>(l)
+                            .ok()
+                            .and_then(|v| v["addr"].as_str().and_then(|a| a.parse().ok()))
+                    });
+                if let Some(a) = addr {
+                    let _ = tx.send(a);
+                    sent = true;
+                    head = Vec::new();
+                }
+            } else {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    });
+    let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(a) => a,
+        Err(e) => {
+            // do not leave the server running
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("server did not start: {e}");
+        }
+    };
+    RaygateServer {
+        srv: ServerChild {
+            name: "raygate",
+            child,
+            addr,
+        },
+        ca_pem,
+        log_lines,
+        _dir: dir,
+    }
 }
 
 /// A server child process, stopped (SIGTERM, then SIGKILL after 10 s) when dropped.
