@@ -5,6 +5,8 @@
 //! the same 46 cluster specs as RayJobs (`spec.rayClusterSpec`, same file/document counts), so
 //! the two throughputs compare the RayJob path (own rules + the embedded spec through every
 //! RayCluster rule, prefixed paths) against plain RayClusters on identical cluster content.
+//! Five rounds, one run of each corpus per round in alternating order, so both see the same
+//! machine load; it prints the best and median of each and the RayJob / RayCluster ratio.
 //!
 //! Run: `cargo bench --bench validate` (env `RAYGATE_BENCH_THREADS`, default 2;
 //! `RAYGATE_BENCH_KEEP=DIR` writes the corpus to DIR and keeps it, for hyperfine / time -v).
@@ -97,33 +99,34 @@ fn write_corpus(root: &Path, files: usize, samples: &[String]) -> usize {
     bytes
 }
 
-/// Best-of-`rounds` end-to-end throughput (docs/s) over `root`.
-fn measure(label: &str, root: &Path, docs: usize, threads: usize, rounds: usize) -> f64 {
+/// One end-to-end run over `root` (docs/s).
+fn measure(label: &str, root: &Path, docs: usize, threads: usize, round: usize) -> f64 {
     let checker = Checker::default();
-    let mut best: f64 = 0.0;
-    for round in 0..rounds {
-        let args = vec![root.display().to_string()];
-        let inputs = pipeline::expand_args(&args);
-        let t = Instant::now();
-        let (mut rc, mut invalid, mut findings) = (0usize, 0usize, 0usize);
-        pipeline::validate_inputs(inputs, threads, &checker, |f| {
-            for d in &f.documents {
-                if matches!(d.status, DocStatus::Valid | DocStatus::Invalid) {
-                    rc += 1;
-                }
-                invalid += usize::from(d.status == DocStatus::Invalid);
-                findings += d.findings.len();
+    let args = vec![root.display().to_string()];
+    let inputs = pipeline::expand_args(&args);
+    let t = Instant::now();
+    let (mut rc, mut invalid, mut findings) = (0usize, 0usize, 0usize);
+    pipeline::validate_inputs(inputs, threads, &checker, |f| {
+        for d in &f.documents {
+            if matches!(d.status, DocStatus::Valid | DocStatus::Invalid) {
+                rc += 1;
             }
-        });
-        let dt = t.elapsed().as_secs_f64();
-        assert_eq!(rc, docs, "every document is a checked {label}");
-        let rate = docs as f64 / dt;
-        best = best.max(rate);
-        println!(
-            "{label} round {round}: end to end, {threads} thread(s): {rate:.0} docs/s ({docs} docs in {dt:.3} s; {invalid} invalid, {findings} findings)"
-        );
-    }
-    best
+            invalid += usize::from(d.status == DocStatus::Invalid);
+            findings += d.findings.len();
+        }
+    });
+    let dt = t.elapsed().as_secs_f64();
+    assert_eq!(rc, docs, "every document is a checked {label}");
+    let rate = docs as f64 / dt;
+    println!(
+        "{label} round {round}: end to end, {threads} thread(s): {rate:.0} docs/s ({docs} docs in {dt:.3} s; {invalid} invalid, {findings} findings)"
+    );
+    rate
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 fn main() {
@@ -131,7 +134,7 @@ fn main() {
     // then only a quick smoke run (same code path, 20 files).
     let full = std::env::args().any(|a| a == "--bench");
     let files: usize = if full { 2_000 } else { 20 };
-    let rounds = if full { 3 } else { 1 };
+    let rounds = if full { 5 } else { 1 };
     let threads: usize = std::env::var("RAYGATE_BENCH_THREADS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -144,24 +147,7 @@ fn main() {
         .as_ref()
         .map(PathBuf::from)
         .unwrap_or_else(|| tmp.path().to_path_buf());
-    std::fs::create_dir_all(&root).expect("mkdir");
-    let mut bytes = 0usize;
-    let mut k = 0usize;
-    for f in 0..files {
-        let mut s = String::new();
-        for _ in 0..DOCS_PER_FILE {
-            s.push_str("---\n");
-            s.push_str(&samples[k % samples.len()]);
-            if !s.ends_with('\n') {
-                s.push('\n');
-            }
-            k += 1;
-        }
-        bytes += s.len();
-        let sub = root.join(format!("d{:02}", f / 100));
-        std::fs::create_dir_all(&sub).expect("mkdir");
-        std::fs::write(sub.join(format!("f{f:04}.yaml")), s).expect("write");
-    }
+    let bytes = write_corpus(&root, files, &samples);
     let docs = files * DOCS_PER_FILE;
     println!(
         "corpus: {files} files, {docs} RayCluster documents, {:.1} MiB at {}",
@@ -186,10 +172,9 @@ fn main() {
         n as f64 / dt
     );
 
-    // End to end with the CLI's code path and default options (default feature gates).
-    let rc_rate = measure("RayCluster", &root, docs, threads, rounds);
-
-    // The same cluster specs as RayJobs.
+    // End to end with the CLI's code path and default options (default feature gates): the
+    // RayClusters and the same cluster specs as RayJobs, one round of each in turn (so both
+    // see the same machine load).
     let jobs = as_rayjobs(&samples);
     let jtmp = tempfile::tempdir().expect("tempdir");
     let jroot = jtmp.path().join("rayjobs");
@@ -198,10 +183,31 @@ fn main() {
         "corpus: {files} files, {docs} RayJob documents, {:.1} MiB",
         jbytes as f64 / 1048576.0
     );
-    let job_rate = measure("RayJob", &jroot, docs, threads, rounds);
+    let (mut rc, mut job, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (a, b) = if round % 2 == 0 {
+            let a = measure("RayCluster", &root, docs, threads, round);
+            (a, measure("RayJob", &jroot, docs, threads, round))
+        } else {
+            let b = measure("RayJob", &jroot, docs, threads, round);
+            (measure("RayCluster", &root, docs, threads, round), b)
+        };
+        rc.push(a);
+        job.push(b);
+        ratio.push(b / a);
+    }
+    let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
     println!(
-        "RayJob / RayCluster throughput (best rounds): {job_rate:.0} / {rc_rate:.0} docs/s = {:.1} %",
-        100.0 * job_rate / rc_rate
+        "RayCluster: best {:.0}, median {:.0} docs/s; RayJob: best {:.0}, median {:.0} docs/s",
+        best(&rc),
+        median(rc.clone()),
+        best(&job),
+        median(job.clone())
+    );
+    println!(
+        "RayJob / RayCluster throughput: best rounds {:.1} %, median of the {rounds} paired rounds {:.1} %",
+        100.0 * best(&job) / best(&rc),
+        100.0 * median(ratio)
     );
     let _ = Input::Stdin;
     if keep.is_some() {
