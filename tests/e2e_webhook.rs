@@ -427,6 +427,7 @@ async fn the_whole_deploy_kustomization_passes_a_server_side_dry_run_apply() {
         .collect();
     for must in [
         "base",
+        "monitoring",
         "overlays/cert-manager",
         "overlays/self-managed",
         "crd-with-conversion",
@@ -457,6 +458,20 @@ async fn the_whole_deploy_kustomization_passes_a_server_side_dry_run_apply() {
             }
         })).await;
     }
+    // Likewise the Prometheus Operator's PrometheusRule for deploy/monitoring (its rules are
+    // checked by promtool in tests/monitoring.rs).
+    controlplane::install_crd(&client, json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": { "name": "prometheusrules.monitoring.coreos.com" },
+        "spec": {
+            "group": "monitoring.coreos.com",
+            "names": { "kind": "PrometheusRule", "plural": "prometheusrules", "singular": "prometheusrule", "listKind": "PrometheusRuleList" },
+            "scope": "Namespaced",
+            "versions": [{ "name": "v1", "served": true, "storage": true,
+                "schema": { "openAPIV3Schema": { "type": "object", "x-kubernetes-preserve-unknown-fields": true } } }]
+        }
+    })).await;
 
     let discovery = kube::discovery::Discovery::new(client.clone())
         .run()
