@@ -34,6 +34,7 @@ pub mod quantity;
 pub mod rules;
 pub mod schema;
 pub mod signal;
+pub mod timeline_file;
 pub mod violation;
 pub mod webhook;
 pub mod yaml;

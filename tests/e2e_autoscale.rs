@@ -296,7 +296,12 @@ async fn scales_up_creates_pods_then_drains_and_deletes_idle_ones() {
 
     // Demand for 3 CPUs (three 1-CPU actors) before the controller starts.
     gcs.set(|s| s.demands = vec![(BTreeMap::from([("CPU".into(), 1.0)]), 3)]);
-    let ctl = Controller::start(&ns, &["--reconcile-pods"]);
+    let out = tempfile::tempdir().unwrap();
+    let csv = out.path().join("timeline.csv");
+    let ctl = Controller::start(
+        &ns,
+        &["--reconcile-pods", "--timeline", csv.to_str().unwrap()],
+    );
 
     wait_replicas(&ctl, &api, name, 3).await;
     let created = wait_pods(&ctl, &pods, name, "3 worker pods", |v| v.len() == 3).await;
@@ -409,6 +414,39 @@ async fn scales_up_creates_pods_then_drains_and_deletes_idle_ones() {
     assert!(
         m.contains("raygate_autoscaler_decisions_total{kind=\"scale_up\"}"),
         "{m}"
+    );
+    // `--timeline`: the decisions as rows of namespace/cluster/group, and the plot at exit.
+    ctl.proc.stop();
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let rows = raygate::autoscale::timeline::parse_csv("timeline.csv", &text).unwrap();
+    let group = format!("{ns}/{name}/{GROUP}");
+    assert!(rows.iter().all(|r| r.group == group), "{text}");
+    assert!(rows.windows(2).all(|w| w[0].t_s <= w[1].t_s), "{text}");
+    let up = rows
+        .iter()
+        .position(|r| r.launch > 0)
+        .unwrap_or_else(|| panic!("no launch: {text}"));
+    assert_eq!(
+        (rows[up].demand, rows[up].launch, rows[up].replicas),
+        (3, 3, 3),
+        "{text}"
+    );
+    let down = rows
+        .iter()
+        .position(|r| r.terminate > 0)
+        .unwrap_or_else(|| panic!("no terminate: {text}"));
+    assert!(down > up, "{text}");
+    assert_eq!(
+        (rows[down].terminate, rows[down].replicas),
+        (2, 1),
+        "{text}"
+    );
+    assert_eq!(rows.iter().map(|r| r.replicas).max(), Some(3), "{text}");
+    assert_eq!(rows.last().map(|r| r.replicas), Some(1), "{text}");
+    let svg = std::fs::read_to_string(csv.with_extension("svg")).expect("timeline.svg at exit");
+    assert_eq!(
+        svg,
+        raygate::autoscale::timeline::render_svg(&rows, "raygate autoscale run")
     );
     watch_task.abort();
 }

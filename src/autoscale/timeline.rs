@@ -1,6 +1,7 @@
 //! The autoscaling timeline of a run: per iteration and worker group, the pending demand Ray
 //! reported, the group's `replicas` after the decision, the worker pods alive, and what the
-//! decision launched and terminated. `raygate autoscale local --timeline FILE.csv` records it;
+//! decision launched and terminated. `raygate autoscale local|run --timeline FILE.csv` records it
+//! (the file I/O is `crate::timeline_file`'s);
 //! [`render_svg`] plots it (demand, replicas and pods over time, decisions as markers). Pure:
 //! rows in, text out.
 

@@ -72,6 +72,54 @@ pub struct Shared {
     /// autoscaler Role, which has no `events` rule); no Event is sent after that.
     pub events_forbidden: std::sync::atomic::AtomicBool,
     pub opts: Options,
+    /// `autoscale run --timeline FILE.csv`: every cluster's decisions, one row per group
+    /// (`namespace/cluster/group`).
+    pub timeline: Option<std::sync::Mutex<crate::timeline_file::TimelineFile>>,
+}
+
+/// `--timeline`: a row per worker group of `rc` (the RayCluster after this iteration's write, or
+/// as it stands when nothing was written); `applied` is the plan whose patch was written. Only
+/// the leader records: a follower decides nothing, so its timeline stays empty.
+fn record_timeline(
+    shared: &Shared,
+    st: &State,
+    rc: &Value,
+    applied: Option<&Plan>,
+    snapshot: &RaySnapshot,
+) {
+    let Some(timeline) = &shared.timeline else {
+        return;
+    };
+    if !shared.leader.is_leader() {
+        return;
+    }
+    let infos = pod_infos(shared, &st.ns, &st.name);
+    let demand = snapshot.pending_requests();
+    let Ok(mut t) = timeline.lock() else {
+        return;
+    };
+    let t_s = t.now();
+    for g in rc
+        .pointer("/spec/workerGroupSpecs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let group = g["groupName"].as_str().unwrap_or("");
+        let gp = applied.and_then(|p| p.groups.iter().find(|x| x.name == group));
+        t.push(crate::autoscale::timeline::Row {
+            t_s,
+            group: format!("{}/{}/{group}", st.ns, st.name),
+            demand,
+            replicas: g["replicas"].as_u64().unwrap_or(0),
+            pods: infos
+                .iter()
+                .filter(|(p, _)| p.group == group && !p.deleting)
+                .count() as u64,
+            launch: gp.map_or(0, |g| u64::from(g.launch)),
+            terminate: gp.map_or(0, |g| g.terminate.len() as u64),
+        });
+    }
 }
 
 /// True when the RayCluster asks for in-tree autoscaling.
@@ -620,6 +668,7 @@ async fn decide_and_apply(
         report_capped(shared, st, &obj, &plan).await;
         // The engine's patch is the whole write, clearing of finished workersToDelete included.
         if plan.patch.is_empty() {
+            record_timeline(shared, st, &rc, None, snapshot);
             return;
         }
         if !shared.leader.is_leader() {
@@ -641,6 +690,7 @@ async fn decide_and_apply(
             .await
         {
             Ok(new) => {
+                record_timeline(shared, st, &as_json(&new), Some(&plan), snapshot);
                 let note = describe(&rc, &plan);
                 let (reason, kind) = decision_kind(&plan);
                 shared.metrics.decision(kind);

@@ -102,6 +102,12 @@ pub struct RunArgs {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Record every decision: one CSV row per worker group per cluster iteration
+    /// (t_seconds,group,demand,replicas,pods,launch,terminate; group = namespace/cluster/group)
+    /// to FILE, and at exit a plot of demand, replicas and pods over time to FILE with the
+    /// extension .svg (`raygate autoscale timeline FILE` redraws it).
+    #[arg(long, value_name = "FILE")]
+    pub timeline: Option<std::path::PathBuf>,
 }
 
 /// What decides a cluster's plan and which GCS is asked: shared by `autoscale run` and
@@ -240,7 +246,14 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
     let rc_store = rc_writer.as_reader();
     let pod_writer: Writer<Pod> = Writer::default();
     let pod_store = pod_writer.as_reader();
+    let timeline = match &args.timeline {
+        Some(p) => Some(std::sync::Mutex::new(
+            crate::timeline_file::TimelineFile::create(p)?,
+        )),
+        None => None,
+    };
     let shared = Arc::new(cluster::Shared {
+        timeline,
         client: client.clone(),
         ar: ar.clone(),
         clusters: rc_store.clone(),
@@ -368,6 +381,12 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
         h.abort();
     }
     listener.abort();
+    if let Some(Ok(t)) = shared.timeline.as_ref().map(|t| t.lock()) {
+        match t.finish("raygate autoscale run") {
+            Ok(svg) => tracing::info!(svg = %svg.display(), "timeline written"),
+            Err(e) => tracing::warn!(error = %e, "--timeline"),
+        }
+    }
     Ok(())
 }
 

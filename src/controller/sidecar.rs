@@ -235,6 +235,7 @@ async fn run_async(args: SidecarArgs, target: Target) -> Result<(), String> {
             gcs_target: target.gcs.clone(),
             scope: super::scope::Scope::Sidecar,
         },
+        timeline: None,
     });
     let selector = format!(
         "{}={},{}=worker",

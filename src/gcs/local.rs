@@ -179,10 +179,8 @@ struct Local {
     failures: Vec<proto::FailedInstanceRequest>,
     /// When each pod's Ray node was first seen in the GCS.
     joined: BTreeMap<String, Instant>,
-    /// `--timeline`: the run's start, the rows so far and the CSV being written.
-    started: Instant,
-    timeline: Vec<crate::autoscale::timeline::Row>,
-    timeline_csv: Option<std::fs::File>,
+    /// `--timeline`: the CSV being written and the rows so far.
+    timeline: Option<crate::timeline_file::TimelineFile>,
 }
 
 /// After one of our nodes joins, launches wait this long for Ray's demand view to catch up.
@@ -528,19 +526,10 @@ impl Local {
     /// `--timeline`: a row per group for this iteration; `applied` is the plan whose patch was
     /// applied (None when the iteration held its decision back).
     fn record(&mut self, snap: &RaySnapshot, applied: Option<&Plan>) {
-        if self.args.timeline.is_none() {
+        let Some(t_s) = self.timeline.as_ref().map(|t| t.now()) else {
             return;
-        }
-        let demand = snap.demands.iter().map(|d| d.count).sum::<u64>()
-            + snap
-                .gangs
-                .iter()
-                .map(|g| g.bundles.len() as u64)
-                .sum::<u64>()
-            + snap.constraints.iter().map(|d| d.count).sum::<u64>();
-        // At the CSV's millisecond precision, so the plot written at exit is the one `raygate
-        // autoscale timeline` draws from the CSV.
-        let t_s = (self.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+        };
+        let demand = snap.pending_requests();
         let groups: Vec<(String, u64)> = self
             .cluster
             .pointer("/spec/workerGroupSpecs")
@@ -569,32 +558,21 @@ impl Local {
                 terminate: gp.map_or(0, |g| g.terminate.len() as u64),
                 group,
             };
-            if let Some(f) = self.timeline_csv.as_mut() {
-                use std::io::Write;
-                if let Err(e) = writeln!(f, "{}", row.csv()) {
-                    eprintln!("warning: --timeline: {e}");
-                    self.timeline_csv = None;
-                }
+            if let Some(t) = self.timeline.as_mut() {
+                t.push(row);
             }
-            self.timeline.push(row);
         }
     }
 
     /// `--timeline`: the plot, next to the CSV.
     fn write_timeline_svg(&self) {
-        let Some(csv) = &self.args.timeline else {
+        let Some(t) = &self.timeline else {
             return;
         };
-        let svg = csv.with_extension("svg");
         let title = format!("raygate autoscale local: {}", self.cluster_name);
-        let text = crate::autoscale::timeline::render_svg(&self.timeline, &title);
-        match std::fs::write(&svg, text) {
-            Ok(()) => self.log(&format!(
-                "timeline: {} and {}",
-                csv.display(),
-                svg.display()
-            )),
-            Err(e) => eprintln!("warning: --timeline: {}: {e}", svg.display()),
+        match t.finish(&title) {
+            Ok(svg) => self.log(&format!("timeline: {}", svg.display())),
+            Err(e) => eprintln!("warning: --timeline: {e}"),
         }
     }
 
@@ -762,15 +740,8 @@ async fn local_main(args: LocalArgs) -> Result<(), String> {
         .run_for
         .filter(|s| s.is_finite() && *s > 0.0)
         .map(|s| Instant::now() + Duration::from_secs_f64(s));
-    let timeline_csv = match &args.timeline {
-        Some(path) => {
-            use std::io::Write;
-            let mut f =
-                std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            writeln!(f, "{}", crate::autoscale::timeline::HEADER)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            Some(f)
-        }
+    let timeline = match &args.timeline {
+        Some(path) => Some(crate::timeline_file::TimelineFile::create(path)?),
         None => None,
     };
     let mut local = Local {
@@ -787,9 +758,7 @@ async fn local_main(args: LocalArgs) -> Result<(), String> {
         backoff: BTreeMap::new(),
         failures: Vec::new(),
         joined: BTreeMap::new(),
-        started: Instant::now(),
-        timeline: Vec::new(),
-        timeline_csv,
+        timeline,
     };
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;

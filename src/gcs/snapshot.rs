@@ -119,6 +119,20 @@ pub struct RaySnapshot {
     pub constraints: Vec<Demand>,
 }
 
+impl RaySnapshot {
+    /// Pending resource requests: tasks/actors, placement-group bundles and the bundles of
+    /// standing `request_resources` calls (the demand line of a timeline).
+    pub fn pending_requests(&self) -> u64 {
+        self.demands.iter().map(|d| d.count).sum::<u64>()
+            + self
+                .gangs
+                .iter()
+                .map(|g| g.bundles.len() as u64)
+                .sum::<u64>()
+            + self.constraints.iter().map(|d| d.count).sum::<u64>()
+    }
+}
+
 fn resources(m: &std::collections::HashMap<String, f64>) -> Resources {
     m.iter()
         .filter(|(_, v)| v.is_finite())
