@@ -217,9 +217,13 @@ fn sh_blocks_name_real_commands_and_the_cheap_ones_run() {
         ELSEWHERE.len() + 1,
         "every ELSEWHERE entry names a README command (kubectl apply -k appears twice)"
     );
-    // The top of the README names the two commands.
-    assert!(md.contains("cargo run --release -- serve"));
-    assert!(md.contains("bash scripts/test.sh"));
+    // The top of the README names the two commands: they are the first code block's first lines.
+    let (_, first) = blocks(&md).into_iter().next().expect("a code block");
+    assert!(
+        first[0].starts_with("cargo run --release -- serve"),
+        "{first:?}"
+    );
+    assert!(first[1].starts_with("bash scripts/test.sh"), "{first:?}");
 }
 
 #[test]
@@ -244,6 +248,20 @@ fn readme_is_short_and_its_links_resolve() {
         links += 1;
     }
     assert!(links >= 10, "{links}");
+    // What moved out of the README (issue #17 (1)) has its page, and the README links it.
+    for page in [
+        "docs/rules.md",
+        "docs/autoscaler.md",
+        "docs/webhook.md",
+        "docs/benchmarks.md",
+        "docs/testing.md",
+        "docs/kuberay-comparison.md",
+    ] {
+        assert!(
+            md.contains(&format!("]({page})")),
+            "README does not link {page}"
+        );
+    }
     // docs/ci.md (written with the README) links correctly too. The pages moved out of the
     // README keep their links as they were (some point at docs other helpers are adding).
     for p in [Path::new(ROOT).join("docs/ci.md")] {
@@ -314,4 +332,38 @@ fn version_and_license_are_what_the_readme_says() {
             .any(|l| l.replace(' ', "") == "license=\"Apache-2.0\"")
     );
     assert!(md.contains("License: Apache-2.0 (`LICENSE`)"));
+}
+
+/// Issue #17 (1): the docs hold no session histories (what was measured or changed in which
+/// numbered working session); a figure carries its date, load and command instead.
+#[test]
+fn docs_tell_no_session_histories() {
+    let mut pages = vec![Path::new(ROOT).join("README.md")];
+    for dir in ["docs", "docs/rules"] {
+        for e in std::fs::read_dir(Path::new(ROOT).join(dir))
+            .unwrap()
+            .flatten()
+        {
+            if e.path().extension().is_some_and(|x| x == "md") {
+                pages.push(e.path());
+            }
+        }
+    }
+    assert!(pages.len() > 20, "{pages:?}");
+    let mut hits = Vec::new();
+    for p in &pages {
+        let text = std::fs::read_to_string(p).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            // "session 3", "sessions 1–2", "session 6's": a numbered working session
+            let l = line.to_ascii_lowercase();
+            let numbered = l.match_indices("session").any(|(i, w)| {
+                let rest = l[i + w.len()..].trim_start_matches('s').trim_start();
+                rest.starts_with(|c: char| c.is_ascii_digit())
+            });
+            if numbered {
+                hits.push(format!("{}:{}: {line}", p.display(), n + 1));
+            }
+        }
+    }
+    assert!(hits.is_empty(), "{}", hits.join("\n"));
 }
