@@ -81,6 +81,16 @@ fn explain_lists_the_rules_not_exported_with_a_reason() {
     assert!(t.contains("ST1 "), "{t}");
     assert!(t.contains("RayClusterMTLS=false"), "{t}");
     assert!(!t.lines().any(|l| l.trim_start().starts_with("W5 ")), "{t}");
+    for kind in ["rayjob", "rayservice", "raycronjob"] {
+        assert!(
+            t.contains(&format!(
+                "exported to ValidatingAdmissionPolicy raygate-{kind};"
+            )),
+            "{t}"
+        );
+    }
+    assert!(t.contains("J13 "), "{t}");
+    assert!(t.contains("limits:\n  WH3"), "{t}");
 }
 
 #[test]
@@ -109,9 +119,13 @@ fn bad_flags_exit_2_and_name_the_flag() {
 fn docs_table_matches_the_exporter() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/policy.md"))
         .expect("docs/policy.md");
-    let table = raygate::policy::markdown_table();
-    assert!(
-        doc.contains(&table),
-        "docs/policy.md's rule table is stale; it should contain:\n{table}"
-    );
+    for table in [
+        raygate::policy::markdown_table(),
+        raygate::policy::markdown_table_kinds(),
+    ] {
+        assert!(
+            doc.contains(&table),
+            "docs/policy.md's rule table is stale; it should contain:\n{table}"
+        );
+    }
 }

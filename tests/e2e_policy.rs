@@ -11,12 +11,15 @@
 mod common;
 #[path = "support/controlplane.rs"]
 mod controlplane;
+#[path = "support/kind_cases.rs"]
+mod kind_cases;
 #[path = "support/rule_cases.rs"]
 mod rule_cases;
 
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
+use raygate::model::Kind;
 use raygate::policy::{self, ExportOptions};
 use raygate::violation::{FeatureGates, ValidateOptions, Violation};
 use serde_json::{Value, json};
@@ -34,9 +37,23 @@ fn cp() -> &'static controlplane::ControlPlane {
 }
 
 fn rayclusters(client: &kube::Client, ns: &str, version: &str) -> Api<DynamicObject> {
-    let gvk = GroupVersionKind::gvk("ray.io", version, "RayCluster");
-    let ar = ApiResource::from_gvk_with_plural(&gvk, "rayclusters");
+    objects(client, ns, Kind::RayCluster, version)
+}
+
+/// The namespaced API of `kind` (`ray.io/<version>`).
+fn objects(client: &kube::Client, ns: &str, kind: Kind, version: &str) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("ray.io", version, kind.name());
+    let plural = format!("{}s", kind.name().to_ascii_lowercase());
+    let ar = ApiResource::from_gvk_with_plural(&gvk, &plural);
     Api::namespaced_with(client.clone(), ns, &ar)
+}
+
+/// The kind of a test object (RayCluster unless it names another).
+fn kind_of(obj: &Value) -> Kind {
+    obj.get("kind")
+        .and_then(Value::as_str)
+        .and_then(Kind::from_name)
+        .unwrap_or(Kind::RayCluster)
 }
 
 fn api(client: &kube::Client, group_version: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
@@ -45,10 +62,13 @@ fn api(client: &kube::Client, group_version: &str, kind: &str, plural: &str) -> 
     Api::all_with(client.clone(), &ar)
 }
 
+/// KubeRay's CRDs of the four kinds.
 async fn install_crd(client: &kube::Client) {
-    let mut docs =
-        controlplane::yaml_docs(&controlplane::kuberay_path("crd/ray.io_rayclusters.yaml"));
-    controlplane::install_crd(client, docs.remove(0)).await;
+    for k in policy::KINDS {
+        let file = format!("crd/ray.io_{}s.yaml", k.name().to_ascii_lowercase());
+        let mut docs = controlplane::yaml_docs(&controlplane::kuberay_path(&file));
+        controlplane::install_crd(client, docs.remove(0)).await;
+    }
 }
 
 /// Applies every exported object (server-side apply).
@@ -88,6 +108,7 @@ async fn dry_run_create(client: &kube::Client, ns: &str, obj: &Value) -> Verdict
         .as_str()
         .and_then(|a| a.strip_prefix("ray.io/"))
         .unwrap_or("v1");
+    let kind = kind_of(obj);
     let mut obj = obj.clone();
     obj["metadata"]["namespace"] = json!(ns);
     let dynobj: DynamicObject = serde_json::from_value(obj).unwrap();
@@ -95,7 +116,10 @@ async fn dry_run_create(client: &kube::Client, ns: &str, obj: &Value) -> Verdict
         dry_run: true,
         ..Default::default()
     };
-    match rayclusters(client, ns, version).create(&pp, &dynobj).await {
+    match objects(client, ns, kind, version)
+        .create(&pp, &dynobj)
+        .await
+    {
         Ok(_) => Verdict::Allowed,
         // `rayclusters.ray.io "x" is forbidden: ValidatingAdmissionPolicy 'p' with binding 'b'
         // denied request: <message>`
@@ -112,13 +136,14 @@ async fn dry_run_create(client: &kube::Client, ns: &str, obj: &Value) -> Verdict
 /// The verdict the policies must give, from `raygate validate` (library) on the object as the
 /// API server sees it (CRD defaults applied): None when exempt (only unexported rules fire).
 fn expected(obj: &Value, gates: &FeatureGates) -> Option<Expect> {
+    let kind = kind_of(obj);
     let mut o = obj.clone();
-    raygate::defaulting::apply_crd_defaults(&mut o);
+    raygate::defaulting::apply_crd_defaults_kind(kind, &mut o);
     let opts = ValidateOptions {
         gates: gates.clone(),
         ..Default::default()
     };
-    let errors: Vec<Violation> = raygate::rules::validate(&o, None, &opts)
+    let errors: Vec<Violation> = raygate::rules::kinds::validate_kind(kind, &o, None, &opts)
         .into_iter()
         .filter(Violation::is_error)
         .collect();
@@ -128,7 +153,11 @@ fn expected(obj: &Value, gates: &FeatureGates) -> Option<Expect> {
     {
         return Some(Expect::RefusedBeforeAdmission(format!("{errors:?}")));
     }
-    let order: Vec<&str> = policy::checks(gates).iter().map(|c| c.id).collect();
+    let order: Vec<&str> = policy::policy_for(kind, gates)
+        .checks
+        .iter()
+        .map(|c| c.id)
+        .collect();
     let mut exported: Vec<&Violation> = errors
         .iter()
         .filter(|v| order.contains(&v.rule.as_str()))
@@ -136,7 +165,11 @@ fn expected(obj: &Value, gates: &FeatureGates) -> Option<Expect> {
     // One policy, validations in rule order: the API server reports the first failing one.
     exported.sort_by_key(|v| order.iter().position(|r| *r == v.rule));
     match exported.first() {
-        Some(v) => Some(Expect::Denied(v.rule.clone(), v.message.clone())),
+        Some(v) => Some(Expect::Denied(
+            v.rule.clone(),
+            v.message.clone(),
+            v.path.clone(),
+        )),
         None if errors.is_empty() => Some(Expect::Allowed),
         None => None,
     }
@@ -145,14 +178,33 @@ fn expected(obj: &Value, gates: &FeatureGates) -> Option<Expect> {
 #[derive(Debug)]
 enum Expect {
     Allowed,
-    Denied(String, String),
+    /// Rule, message, raygate's field path.
+    Denied(String, String, String),
     RefusedBeforeAdmission(String),
 }
 
+/// CRD checks `raygate validate` does not model for these kinds (the API server refuses first
+/// with its schema message): `minItems: 1` on `deletionStrategy.deletionRules` (so JD16 is
+/// unreachable) and `minLength: 1` on a RayCronJob's `timeZone` (CJ4).
+const UNMODELLED_CRD: &[(&str, &str)] = &[
+    ("JD16", "deletionRules in body should have at least 1 items"),
+    (
+        "CJ4",
+        "spec.timeZone in body should be at least 1 chars long",
+    ),
+];
+
 fn agrees(e: &Expect, got: &Verdict) -> bool {
     match (e, got) {
+        (Expect::Denied(r, _, _), Verdict::Other(m))
+            if UNMODELLED_CRD
+                .iter()
+                .any(|(id, text)| r == id && m.contains(text)) =>
+        {
+            true
+        }
         (Expect::Allowed, Verdict::Allowed) => true,
-        (Expect::Denied(_, m), Verdict::Policy(g)) => m == g,
+        (Expect::Denied(_, m, _), Verdict::Policy(g)) => m == g,
         // Refused by the API server itself (schema, CRD rules), not by a policy.
         (Expect::RefusedBeforeAdmission(findings), Verdict::Other(m)) => {
             !findings.is_empty() && !m.contains("ValidatingAdmissionPolicy")
@@ -199,23 +251,40 @@ async fn install_gate_set(
     GateSet { gates: g, ns, opts }
 }
 
-/// Waits until the binding is in force: a W5 violation is denied by the policy.
+/// Waits until the bindings of every kind are in force: a W5 violation (in the embedded spec
+/// for the kinds that embed one) is denied by the policy.
 async fn wait_active(client: &kube::Client, set: &GateSet) {
-    let mut probe = common::base();
-    probe["spec"]["workerGroupSpecs"][0]["minReplicas"] = json!(9);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let v = dry_run_create(client, &set.ns, &probe).await;
-        if matches!(v, Verdict::Policy(_)) {
-            return;
+    for kind in policy::KINDS {
+        let (mut probe, wg) = match kind {
+            Kind::RayCluster => (common::base(), "/spec/workerGroupSpecs/0"),
+            Kind::RayJob => (
+                kind_cases::base(kind),
+                "/spec/rayClusterSpec/workerGroupSpecs/0",
+            ),
+            Kind::RayService => (
+                kind_cases::base(kind),
+                "/spec/rayClusterConfig/workerGroupSpecs/0",
+            ),
+            Kind::RayCronJob => (
+                kind_cases::base(kind),
+                "/spec/jobTemplate/rayClusterSpec/workerGroupSpecs/0",
+            ),
+        };
+        common::set(&mut probe, &format!("{wg}/minReplicas"), json!(9));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let v = dry_run_create(client, &set.ns, &probe).await;
+            if matches!(v, Verdict::Policy(_)) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "policy {} not in force after 60 s: {v:?}\n{}",
+                policy::validating_name_for(&set.opts, kind),
+                cp().apiserver_log_tail(40)
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        assert!(
-            Instant::now() < deadline,
-            "policy {} not in force after 60 s: {v:?}\n{}",
-            policy::validating_name(&set.opts),
-            cp().apiserver_log_tail(40)
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
@@ -223,7 +292,11 @@ async fn wait_active(client: &kube::Client, set: &GateSet) {
 struct Tally {
     failures: Vec<String>,
     counts: BTreeMap<&'static str, usize>,
+    /// The same verdicts per kind of the object sent.
+    per_kind: BTreeMap<(&'static str, &'static str), usize>,
     denied: BTreeMap<String, usize>,
+    /// Denials whose raygate path does not match the path recorded for the rule.
+    paths: Vec<String>,
 }
 
 impl Tally {
@@ -250,49 +323,142 @@ impl Tally {
         }
         let what = match &want {
             Expect::Allowed => "allowed by both",
-            Expect::Denied(r, _) => {
-                *self.denied.entry(r.clone()).or_default() += 1;
+            Expect::Denied(..) if matches!(got, Verdict::Other(_)) => {
+                "refused by the CRD before admission (not modelled by raygate validate)"
+            }
+            Expect::Denied(r, _, path) => {
+                *self
+                    .denied
+                    .entry(format!("{} {r}", kind_of(obj).name()))
+                    .or_default() += 1;
+                let recorded = policy::policy_for(kind_of(obj), &set.gates)
+                    .checks
+                    .into_iter()
+                    .find(|c| c.id == r)
+                    .map(|c| c.field_path)
+                    .unwrap_or_default();
+                let recorded = recorded.as_str();
+                if !path_matches(path, recorded) {
+                    self.paths.push(format!(
+                        "{label}: {r} reported at {path}, recorded {recorded}"
+                    ));
+                }
                 "denied by both, same message"
             }
             Expect::RefusedBeforeAdmission(_) => "refused by the CRD before admission",
         };
         *self.counts.entry(what).or_default() += 1;
+        *self
+            .per_kind
+            .entry((kind_of(obj).name(), what))
+            .or_default() += 1;
     }
 }
 
+/// Every object of the four kinds in KubeRay's samples (`samples`, `samples-rayjob`,
+/// `samples-rayservice`, `samples-raycronjob`).
 fn samples() -> Vec<(String, Value)> {
-    let dir = controlplane::kuberay_path("samples");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    files.sort();
     let mut out = Vec::new();
-    for f in files {
-        for (k, d) in controlplane::yaml_docs(&f).into_iter().enumerate() {
-            if d["kind"] == "RayCluster" {
-                out.push((
-                    format!("{}#{k}", f.file_name().unwrap().to_string_lossy()),
-                    d,
-                ));
+    for d in [
+        "samples",
+        "samples-rayjob",
+        "samples-rayservice",
+        "samples-raycronjob",
+    ] {
+        let dir = controlplane::kuberay_path(d);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+        files.sort();
+        for f in files {
+            for (k, d) in controlplane::yaml_docs(&f).into_iter().enumerate() {
+                if d["kind"].as_str().and_then(Kind::from_name).is_some() {
+                    out.push((
+                        format!("{}#{k}", f.file_name().unwrap().to_string_lossy()),
+                        d,
+                    ));
+                }
             }
         }
     }
+    let count = |k: Kind| out.iter().filter(|(_, d)| kind_of(d) == k).count();
     assert!(
-        out.len() >= 40,
-        "expected the KubeRay samples, found {}",
-        out.len()
+        count(Kind::RayCluster) >= 40 && policy::KINDS.iter().all(|&k| count(k) > 0),
+        "expected the KubeRay samples of every kind, found {:?}",
+        policy::KINDS.map(|k| (k.name(), count(k)))
     );
     out
+}
+
+/// A RayJob case as the `jobTemplate` of a RayCronJob (its annotations do not reach the
+/// template).
+fn as_cronjob(job: &Value) -> Value {
+    let mut cron = kind_cases::base(Kind::RayCronJob);
+    cron["spec"]["jobTemplate"] = job["spec"].clone();
+    cron
+}
+
+/// A RayCluster rule case as the spec of a RayJob (its annotations on the RayJob): the embedded
+/// checks on every case of the RayCluster table. None for cases that are not objects.
+fn as_rayjob(cluster: &Value) -> Option<Value> {
+    let spec = cluster.get("spec")?;
+    let mut job = kind_cases::base(Kind::RayJob);
+    job["spec"]["rayClusterSpec"] = spec.clone();
+    if let Some(a) = cluster.pointer("/metadata/annotations") {
+        job["metadata"]["annotations"] = a.clone();
+    }
+    Some(job)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exported_policies_agree_with_validate_on_samples_and_rule_table() {
     let client = cp().client();
     install_crd(&client).await;
-    let cases = rule_cases::cases();
+    let mut cases = rule_cases::cases();
+    // The same table with each RayCluster case embedded in a RayJob, then the kinds' own table.
+    let embedded: Vec<rule_cases::Case> = cases
+        .iter()
+        .filter(|c| c.old.is_none())
+        .filter_map(|c| {
+            let mut e = rule_cases::case(
+                c.id,
+                &c.path,
+                &c.msg,
+                as_rayjob(&c.bad)?,
+                as_rayjob(&c.good)?,
+            )
+            .kind(Kind::RayJob)
+            .gates(c.gates);
+            e.severity = c.severity;
+            Some(e)
+        })
+        .collect();
+    cases.extend(embedded);
+    // The kinds' own table, and its RayJob cases as the jobTemplate of a RayCronJob.
+    let kinds = kind_cases::cases();
+    let templated: Vec<rule_cases::Case> = kinds
+        .iter()
+        .filter(|c| c.kind == Kind::RayJob && c.old.is_none())
+        .filter(|c| !c.id.starts_with("JM") && c.id != "JST1")
+        .map(|c| {
+            let mut e = rule_cases::case(
+                c.id,
+                &c.path,
+                &c.msg,
+                as_cronjob(&c.bad),
+                as_cronjob(&c.good),
+            )
+            .kind(Kind::RayCronJob)
+            .gates(c.gates);
+            e.severity = c.severity;
+            e
+        })
+        .collect();
+    cases.extend(kinds);
+    cases.extend(templated);
     let mut gate_strings: Vec<&str> = vec!["", rule_cases::ALL_GATES];
     for c in &cases {
         if !gate_strings.contains(&c.gates) {
@@ -307,29 +473,23 @@ async fn exported_policies_agree_with_validate_on_samples_and_rule_table() {
         wait_active(&client, s).await;
     }
 
-    // Type checking and compile results, as the API server reports them.
+    // The status of the policies: `status.typeChecking` is written by kube-controller-manager's
+    // ValidatingAdmissionPolicy status controller, which this harness does not run (see
+    // docs/policy.md, "Cost"); printed for the record.
     let vaps = api(
         &client,
         "admissionregistration.k8s.io/v1",
         "ValidatingAdmissionPolicy",
         "validatingadmissionpolicies",
     );
-    for s in &sets {
-        let name = policy::validating_name(&s.opts);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let p = vaps.get(&name).await.unwrap();
-            let status = p.data.get("status").cloned().unwrap_or(Value::Null);
-            if status.get("typeChecking").is_some() || Instant::now() > deadline {
-                eprintln!(
-                    "{name}: {} validations, status: {}",
-                    policy::checks(&s.gates).len(),
-                    serde_json::to_string(&status).unwrap()
-                );
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+    for k in policy::KINDS {
+        let name = policy::validating_name_for(&sets[0].opts, k);
+        let p = vaps.get(&name).await.unwrap();
+        eprintln!(
+            "{name}: {} validations, status: {}",
+            policy::policy_for(k, &sets[0].gates).checks.len(),
+            serde_json::to_string(&p.data.get("status")).unwrap()
+        );
     }
 
     let mut t = Tally::default();
@@ -340,22 +500,30 @@ async fn exported_policies_agree_with_validate_on_samples_and_rule_table() {
     }
     for (k, c) in cases.iter().enumerate() {
         if c.old.is_some() {
-            // UPDATE transition rules are the CRD's own (CRD-IMMUTABLE-*), not exported.
-            *t.counts
-                .entry("skipped (UPDATE case of a CRD rule)")
-                .or_default() += 1;
+            // UPDATE cases: the CRD's transition rules (CRD-IMMUTABLE-*) and RayService warnings.
+            *t.counts.entry("skipped (UPDATE case)").or_default() += 1;
             continue;
         }
         let set = sets
             .iter()
             .find(|s| s.gates == FeatureGates::parse(c.gates).unwrap())
             .unwrap();
-        t.check(&client, format!("case {k} {} (bad)", c.id), &c.bad, set)
+        let label = format!("case {k} {} {}", c.kind.name(), c.id);
+        t.check(&client, format!("{label} (bad)"), &c.bad, set)
             .await;
-        t.check(&client, format!("case {k} {} (good)", c.id), &c.good, set)
+        t.check(&client, format!("{label} (good)"), &c.good, set)
             .await;
     }
     eprintln!("verdicts: {:?}", t.counts);
+    eprintln!("verdicts per kind: {:?}", t.per_kind);
+    for k in policy::KINDS {
+        let n = |what: &str| t.per_kind.get(&(k.name(), what)).copied().unwrap_or(0);
+        assert!(
+            n("allowed by both") > 0 && n("denied by both, same message") > 0,
+            "{}: no allowed or no denied object through the API server",
+            k.name()
+        );
+    }
     eprintln!("denials per rule: {:?}", t.denied);
     assert!(
         t.failures.is_empty(),
@@ -363,23 +531,57 @@ async fn exported_policies_agree_with_validate_on_samples_and_rule_table() {
         t.failures.len(),
         t.failures.join("\n")
     );
-    // Every exported rule was seen denying through the API server at least once.
+    assert!(
+        t.paths.is_empty(),
+        "recorded field paths that do not match raygate's:\n{}",
+        t.paths.join("\n")
+    );
+    // Every exported rule was seen denying through the API server at least once: every
+    // RayCluster rule (also embedded in a RayJob), and the kinds' own rules.
     let mut unseen = Vec::new();
     for set in &sets {
-        for c in policy::checks(&set.gates) {
-            if !t.denied.contains_key(c.id) {
-                unseen.push(c.id);
+        for k in policy::KINDS {
+            for c in policy::policy_for(k, &set.gates).checks {
+                let own = k == Kind::RayCluster
+                    || k == Kind::RayJob
+                    || raygate::rules::kinds::RULE_IDS.contains(&c.id);
+                if own && !t.denied.contains_key(&format!("{} {}", k.name(), c.id)) {
+                    unseen.push(format!("{} {}", k.name(), c.id));
+                }
             }
         }
     }
     unseen.sort();
     unseen.dedup();
-    // Rules the table cannot reach through the API server (its schema refuses the object first).
-    unseen.retain(|r| !["S1", "W1", "W2", "U1"].contains(r));
+    // Rules the tables cannot reach through the API server (its schema refuses the object
+    // first).
+    // A RayJob's J12 (no Kubernetes token auth) comes before the embedded AU4–AU6, which all
+    // need enableK8sTokenAuth.
+    let unreachable = |r: &str| {
+        let (kind, id) = r.split_once(' ').unwrap();
+        ["S1", "W1", "W2", "U1"].contains(&id)
+            || (kind != "RayCluster"
+                && ["JD4", "JD5", "JD10", "JD11", "J15", "SV4", "SVU3", "SVU4"].contains(&id))
+            || (kind == "RayJob" && ["AU4", "AU5", "AU6"].contains(&id))
+            || UNMODELLED_CRD.iter().any(|(x, _)| *x == id)
+    };
+    unseen.retain(|r| !unreachable(r));
     assert!(
         unseen.is_empty(),
         "exported rules never denied through the API server: {unseen:?}"
     );
+}
+
+/// A server-side dry-run create that must succeed: the object as it would be stored.
+async fn dry_create(api: &Api<DynamicObject>, obj: &Value) -> DynamicObject {
+    let dynobj: DynamicObject = serde_json::from_value(obj.clone()).unwrap();
+    let pp = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    api.create(&pp, &dynobj)
+        .await
+        .unwrap_or_else(|e| panic!("dry-run create: {e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -409,16 +611,7 @@ async fn mutating_policy_stores_the_webhook_defaults_idempotently() {
     // The mutating policy may need a moment to be in force too.
     let deadline = Instant::now() + Duration::from_secs(60);
     let created = loop {
-        let dry = api
-            .create(
-                &PostParams {
-                    dry_run: true,
-                    ..Default::default()
-                },
-                &dynobj,
-            )
-            .await
-            .expect("dry-run create");
+        let dry = dry_create(&api, &rc).await;
         if dry.data["spec"].get("autoscalerOptions").is_some() {
             break api
                 .create(&PostParams::default(), &dynobj)
@@ -457,17 +650,7 @@ async fn mutating_policy_stores_the_webhook_defaults_idempotently() {
     let mut own = rc.clone();
     own["metadata"]["name"] = json!("own-policy");
     own["spec"]["autoscalerOptions"] = json!({"imagePullPolicy": "Always"});
-    let dynobj: DynamicObject = serde_json::from_value(own.clone()).unwrap();
-    let got = api
-        .create(
-            &PostParams {
-                dry_run: true,
-                ..Default::default()
-            },
-            &dynobj,
-        )
-        .await
-        .unwrap();
+    let got = dry_create(&api, &own).await;
     assert_eq!(
         got.data["spec"]["autoscalerOptions"],
         raygate::defaulting::defaulted(&own)["spec"]["autoscalerOptions"]
@@ -481,16 +664,118 @@ async fn mutating_policy_stores_the_webhook_defaults_idempotently() {
     let mut off = rc.clone();
     off["metadata"]["name"] = json!("no-autoscaler");
     off["spec"]["enableInTreeAutoscaling"] = json!(false);
-    let dynobj: DynamicObject = serde_json::from_value(off).unwrap();
-    let got = api
-        .create(
-            &PostParams {
-                dry_run: true,
-                ..Default::default()
-            },
-            &dynobj,
-        )
-        .await
-        .unwrap();
+    let got = dry_create(&api, &off).await;
     assert!(got.data["spec"].get("autoscalerOptions").is_none());
+}
+
+/// Field paths (#15): a ValidatingAdmissionPolicy validation has `expression`, `message`,
+/// `messageExpression` and `reason` and no field path (admissionregistration.k8s.io/v1 in
+/// Kubernetes 1.34; `fieldPath` exists only on a CRD's `x-kubernetes-validations` rules), and the
+/// API server's denial has one cause with the message and no `field`. So raygate keeps the path
+/// each validation reports in the policy's `raygate.io/rules` annotation; this pins both facts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validations_have_no_field_path_and_denials_name_no_field() {
+    let client = cp().client();
+    install_crd(&client).await;
+    let set = install_gate_set(&client, "fieldpath", "", false).await;
+    wait_active(&client, &set).await;
+
+    // The denial of a W5 violation: reason Invalid (422), one cause, the message, no field.
+    let mut bad = common::base();
+    bad["metadata"] = json!({"name": "field-path", "namespace": set.ns});
+    bad["spec"]["workerGroupSpecs"][0]["minReplicas"] = json!(9);
+    let dynobj: DynamicObject = serde_json::from_value(bad.clone()).unwrap();
+    let pp = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let s = match rayclusters(&client, &set.ns, "v1")
+        .create(&pp, &dynobj)
+        .await
+    {
+        Err(kube::Error::Api(s)) => s,
+        other => panic!("expected a denial, got {other:?}"),
+    };
+    assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"), "{s:?}");
+    let causes = s
+        .details
+        .as_ref()
+        .map(|d| d.causes.clone())
+        .unwrap_or_default();
+    assert_eq!(causes.len(), 1, "{s:?}");
+    assert_eq!(
+        causes[0].field, "",
+        "the API server now names a field: {s:?}"
+    );
+    let found = raygate::rules::validate(&bad, None, &ValidateOptions::default());
+    let w5 = found.iter().find(|v| v.rule == "W5").unwrap();
+    assert!(
+        causes[0]
+            .message
+            .ends_with(&format!("denied request: {}", w5.message))
+    );
+    // The path raygate reports is the one the policy's annotation records for W5.
+    let vap = policy::validating_policy(&set.opts);
+    let rules = vap["metadata"]["annotations"]["raygate.io/rules"]
+        .as_str()
+        .unwrap();
+    let recorded = rules
+        .split(',')
+        .find_map(|r| r.strip_prefix("W5="))
+        .unwrap();
+    assert!(
+        path_matches(&w5.path, recorded),
+        "{} vs {recorded}",
+        w5.path
+    );
+
+    // A validation that declares `fieldPath` is not part of the API: refused under strict field
+    // validation (what `kubectl apply` sends), so the export must not write one.
+    let mut probe = vap.clone();
+    probe["metadata"] = json!({"name": "raygate-fieldpath-probe"});
+    probe["spec"]["validations"][0]["fieldPath"] = json!("spec.workerGroupSpecs");
+    let vaps = api(
+        &client,
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicy",
+        "validatingadmissionpolicies",
+    );
+    let dynobj: DynamicObject = serde_json::from_value(probe).unwrap();
+    let mut strict = PatchParams::apply(controlplane::FIELD_MANAGER).force();
+    strict.field_validation = Some(kube::api::ValidationDirective::Strict);
+    let err = vaps
+        .patch("raygate-fieldpath-probe", &strict, &Patch::Apply(&dynobj))
+        .await
+        .expect_err("a validation with fieldPath was accepted");
+    assert!(err.to_string().contains("fieldPath"), "{err}");
+}
+
+/// `spec.workerGroupSpecs[0].minReplicas` matches the recorded `spec.workerGroupSpecs[].minReplicas`
+/// (list indices elided on both sides; the recorded path may stop at a parent of the reported
+/// field; ` | ` separates alternatives).
+fn path_matches(reported: &str, recorded: &str) -> bool {
+    let elide = |p: &str| {
+        let mut out = String::with_capacity(p.len());
+        let mut rest = p;
+        while let Some(i) = rest.find('[') {
+            let (before, from) = rest.split_at(i);
+            out.push_str(before);
+            match from.find(']') {
+                Some(j) if from[1..j].bytes().all(|b| b.is_ascii_digit()) => {
+                    out.push_str("[]");
+                    rest = &from[j + 1..];
+                }
+                _ => {
+                    out.push('[');
+                    rest = &from[1..];
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    };
+    let r = elide(reported);
+    recorded.split(" | ").map(elide).any(|want| {
+        r == want || r.starts_with(&format!("{want}.")) || r.starts_with(&format!("{want}["))
+    })
 }

@@ -84,14 +84,24 @@ pub fn run(args: PolicyArgs) -> ExitCode {
         }
     };
     if args.explain {
-        let checks = policy::checks(&opts.gates);
-        println!(
-            "{} rule(s) exported to ValidatingAdmissionPolicy {}; not exported:",
-            checks.len(),
-            policy::validating_name(&opts)
-        );
-        for n in policy::not_exported(&opts.gates) {
-            println!("  {:<26} {}", n.rule, n.reason);
+        for (i, kind) in policy::KINDS.into_iter().enumerate() {
+            let checks = policy::policy_for(kind, &opts.gates).checks;
+            if i > 0 {
+                println!();
+            }
+            println!(
+                "{} {} validation(s) exported to ValidatingAdmissionPolicy {}; not exported:",
+                checks.len(),
+                kind.name(),
+                policy::validating_name_for(&opts, kind)
+            );
+            for n in policy::not_exported_for(kind, &opts.gates) {
+                println!("  {:<32} {}", n.rule, n.reason);
+            }
+        }
+        println!("\nlimits:");
+        for l in policy::LIMITS {
+            println!("  {l}");
         }
         return ExitCode::SUCCESS;
     }

@@ -7,11 +7,14 @@
 //! client sees is the first of raygate's errors in that order (see `tests/e2e_policy.rs`).
 //! Rules that CEL cannot carry with KubeRay's exact message are listed by [`not_exported`].
 
+mod kinds;
 mod raycluster;
 
+use crate::model::Kind;
 use crate::violation::FeatureGates;
 use serde_json::{Map, Value, json};
 
+pub use kinds::KindPolicy;
 pub use raycluster::{Check, checks};
 
 /// How the policies are bound and named.
@@ -170,6 +173,35 @@ pub fn not_exported(gates: &FeatureGates) -> Vec<NotExported> {
     raycluster::not_exported(gates)
 }
 
+/// Limits of the exported policies that are not about one rule's expressibility (printed by
+/// `--explain`, measured in docs/policy.md "Cost").
+pub const LIMITS: &[&str] = &[
+    "WH3 (worker group names unique) compares every pair of worker groups: past a few hundred \
+     groups (between 300 and 500 with 17-character names, measured) the expression exceeds the \
+     API server's per-expression CEL cost limit (1,000,000) and, with failurePolicy Fail, the \
+     create is refused with `operation cancelled: actual cost limit exceeded` although raygate \
+     validate and the webhook accept it",
+];
+
+/// The variables and validations of `kind`'s policy with these gates (RayCluster: [`checks`]).
+pub fn policy_for(kind: Kind, gates: &FeatureGates) -> KindPolicy {
+    kinds::policy(kind, gates)
+}
+
+/// What `kind`'s policy does not enforce with these gates, and why (for RayJob, RayService and
+/// RayCronJob: their own rule ids, and the RayCluster rules of the embedded spec).
+pub fn not_exported_for(kind: Kind, gates: &FeatureGates) -> Vec<NotExported> {
+    kinds::not_exported(kind, gates)
+}
+
+/// The kinds that get a policy, in export order.
+pub const KINDS: [Kind; 4] = [
+    Kind::RayCluster,
+    Kind::RayJob,
+    Kind::RayService,
+    Kind::RayCronJob,
+];
+
 /// The rule → exported table of docs/policy.md (checked by `tests/cli_policy.rs`): every rule
 /// id, whether the default gates export it, else whether some gate setting does, else why not.
 pub fn markdown_table() -> String {
@@ -197,14 +229,50 @@ pub fn markdown_table() -> String {
     s
 }
 
-fn resource_rules(api_version: &str) -> Value {
+/// The RayJob / RayService / RayCronJob table of docs/policy.md (checked by
+/// `tests/cli_policy.rs`): every own rule id of [`crate::rules::kinds::RULE_IDS`] per kind, with
+/// the default gates.
+pub fn markdown_table_kinds() -> String {
+    let default = FeatureGates::default();
+    let kinds = [Kind::RayJob, Kind::RayService, Kind::RayCronJob];
+    let mut s = String::from("| rule | RayJob | RayService | RayCronJob |\n|---|---|---|---|\n");
+    let policies: Vec<(Kind, Vec<&'static str>, Vec<NotExported>)> = kinds
+        .iter()
+        .map(|&k| {
+            let ids = policy_for(k, &default)
+                .checks
+                .iter()
+                .map(|c| c.id)
+                .collect();
+            (k, ids, not_exported_for(k, &default))
+        })
+        .collect();
+    let cell = |id: &str, (k, ids, not): &(Kind, Vec<&'static str>, Vec<NotExported>)| {
+        if ids.contains(&id) {
+            "yes".to_string()
+        } else if !kinds::applies(*k, id) {
+            "—".to_string()
+        } else {
+            let why = not.iter().find(|n| n.rule == id).map(|n| n.reason.as_str());
+            format!("no: {}", why.unwrap_or("not exported"))
+        }
+    };
+    for id in crate::rules::kinds::RULE_IDS {
+        let cells: Vec<String> = policies.iter().map(|p| cell(id, p)).collect();
+        s.push_str(&format!("| {id} | {} |\n", cells.join(" | ")));
+    }
+    s.push_str("| embedded spec | the RayCluster rules above on `spec.rayClusterSpec` | on `spec.rayClusterConfig` | on `spec.jobTemplate.rayClusterSpec` |\n");
+    s
+}
+
+fn resource_rules(kind: Kind) -> Value {
     json!({
         "matchPolicy": "Equivalent",
         "resourceRules": [{
             "apiGroups": ["ray.io"],
-            "apiVersions": [api_version],
+            "apiVersions": ["v1"],
             "operations": ["CREATE", "UPDATE"],
-            "resources": ["rayclusters"],
+            "resources": [plural(kind)],
             "scope": "Namespaced"
         }]
     })
@@ -214,9 +282,16 @@ fn labels() -> Value {
     json!({"app.kubernetes.io/part-of": "raygate", "app.kubernetes.io/component": "admission-policy"})
 }
 
+fn plural(kind: Kind) -> String {
+    format!("{}s", kind.name().to_ascii_lowercase())
+}
+
 /// Names of the exported objects.
 pub fn validating_name(opts: &ExportOptions) -> String {
-    format!("{}raycluster", opts.name_prefix)
+    validating_name_for(opts, Kind::RayCluster)
+}
+pub fn validating_name_for(opts: &ExportOptions, kind: Kind) -> String {
+    format!("{}{}", opts.name_prefix, kind.name().to_ascii_lowercase())
 }
 pub fn mutating_name(opts: &ExportOptions) -> String {
     format!("{}raycluster-defaults", opts.name_prefix)
@@ -230,10 +305,18 @@ fn match_resources(opts: &ExportOptions) -> Value {
     Value::Object(m)
 }
 
-/// The ValidatingAdmissionPolicy with every exported rule.
+/// The RayCluster ValidatingAdmissionPolicy with every exported rule.
 pub fn validating_policy(opts: &ExportOptions) -> Value {
-    let cs = checks(&opts.gates);
-    let mut variables: Vec<Value> = raycluster::shared_variables()
+    validating_policy_for(opts, Kind::RayCluster)
+}
+
+/// The ValidatingAdmissionPolicy of `kind` with every exported rule.
+pub fn validating_policy_for(opts: &ExportOptions, kind: Kind) -> Value {
+    let KindPolicy {
+        variables: vars,
+        checks: cs,
+    } = policy_for(kind, &opts.gates);
+    let mut variables: Vec<Value> = vars
         .into_iter()
         .map(|(n, e)| json!({"name": n, "expression": e}))
         .collect();
@@ -264,7 +347,7 @@ pub fn validating_policy(opts: &ExportOptions) -> Value {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicy",
         "metadata": {
-            "name": validating_name(opts),
+            "name": validating_name_for(opts, kind),
             "labels": labels(),
             "annotations": {
                 "raygate.io/rules": cs.iter().map(|c| format!("{}={}", c.id, c.field_path)).collect::<Vec<_>>().join(","),
@@ -273,7 +356,7 @@ pub fn validating_policy(opts: &ExportOptions) -> Value {
         },
         "spec": {
             "failurePolicy": "Fail",
-            "matchConstraints": resource_rules("v1"),
+            "matchConstraints": resource_rules(kind),
             "variables": variables,
             "validations": validations
         }
@@ -289,12 +372,16 @@ fn gates_string(g: &FeatureGates) -> String {
 }
 
 pub fn validating_binding(opts: &ExportOptions) -> Value {
+    validating_binding_for(opts, Kind::RayCluster)
+}
+
+pub fn validating_binding_for(opts: &ExportOptions, kind: Kind) -> Value {
     json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": validating_name(opts), "labels": labels()},
+        "metadata": {"name": validating_name_for(opts, kind), "labels": labels()},
         "spec": {
-            "policyName": validating_name(opts),
+            "policyName": validating_name_for(opts, kind),
             "validationActions": opts.actions,
             "matchResources": match_resources(opts)
         }
@@ -334,7 +421,7 @@ pub fn mutating_policy(opts: &ExportOptions) -> Value {
         "spec": {
             "failurePolicy": "Fail",
             "reinvocationPolicy": "IfNeeded",
-            "matchConstraints": resource_rules("v1"),
+            "matchConstraints": resource_rules(Kind::RayCluster),
             "matchConditions": [{
                 "name": "in-tree-autoscaling",
                 "expression": "has(object.spec) && object.spec.?enableInTreeAutoscaling.orValue(false) == true"
@@ -356,9 +443,14 @@ pub fn mutating_binding(opts: &ExportOptions) -> Value {
     })
 }
 
-/// Every exported object, in a fixed order (policy before its binding; validating, then mutating).
+/// Every exported object, in a fixed order (policy before its binding; RayCluster, RayJob,
+/// RayService, RayCronJob; validating, then mutating).
 pub fn export(opts: &ExportOptions) -> Vec<Value> {
-    let mut out = vec![validating_policy(opts), validating_binding(opts)];
+    let mut out = Vec::new();
+    for k in KINDS {
+        out.push(validating_policy_for(opts, k));
+        out.push(validating_binding_for(opts, k));
+    }
     if opts.mutating {
         out.push(mutating_policy(opts));
         out.push(mutating_binding(opts));

@@ -18,8 +18,11 @@ use crate::violation::FeatureGates;
 #[derive(Debug, Clone)]
 pub struct Check {
     pub id: &'static str,
-    /// Where the Rust rule reports (documentation: ValidatingAdmissionPolicy has no field path).
-    pub field_path: &'static str,
+    /// Where the Rust rule reports, list indices elided (`spec.workerGroupSpecs[].minReplicas`);
+    /// alternatives separated by ` | ` when the rule reports in more than one place.
+    /// Documentation only: a ValidatingAdmissionPolicy validation has no field path (see
+    /// docs/policy.md); the policy's `raygate.io/rules` annotation records it.
+    pub field_path: String,
     /// True when the object passes.
     pub expression: String,
     /// The message (fallback text when `message_expression` is set).
@@ -30,7 +33,7 @@ pub struct Check {
 }
 
 /// A CEL string literal.
-fn lit(s: &str) -> String {
+pub(super) fn lit(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 2);
     o.push('"');
     for c in s.chars() {
@@ -46,14 +49,14 @@ fn lit(s: &str) -> String {
 }
 
 /// `"\"" + e + "\""`: Go's `%q` for strings without quotes, backslashes or control characters.
-fn q(e: &str) -> String {
+pub(super) fn q(e: &str) -> String {
     format!("'\"' + {e} + '\"'")
 }
 
-fn fixed(id: &'static str, path: &'static str, expr: String, msg: &str) -> Check {
+pub(super) fn fixed(id: &'static str, path: &str, expr: String, msg: &str) -> Check {
     Check {
         id,
-        field_path: path,
+        field_path: path.to_string(),
         expression: expr,
         message: msg.to_string(),
         message_expression: None,
@@ -62,11 +65,11 @@ fn fixed(id: &'static str, path: &'static str, expr: String, msg: &str) -> Check
 }
 
 /// A rule whose message has values: `msg` evaluates to the first finding's message or ''.
-fn valued(id: &'static str, path: &'static str, msg: String, fallback: &str) -> Check {
+pub(super) fn valued(id: &'static str, path: &str, msg: String, fallback: &str) -> Check {
     let var = id.to_ascii_lowercase().replace('-', "_");
     Check {
         id,
-        field_path: path,
+        field_path: path.to_string(),
         expression: format!("variables.{var} == ''"),
         message: fallback.to_string(),
         message_expression: Some(format!("variables.{var}")),
@@ -75,9 +78,9 @@ fn valued(id: &'static str, path: &'static str, msg: String, fallback: &str) -> 
 }
 
 /// Like [`valued`], with helper variables evaluated before the message variable.
-fn valued_with(
+pub(super) fn valued_with(
     id: &'static str,
-    path: &'static str,
+    path: &str,
     helpers: Vec<(String, String)>,
     msg: String,
     fallback: &str,
@@ -89,13 +92,29 @@ fn valued_with(
     c
 }
 
+/// With `gate` off, the check `id` refuses the field `field` (a CEL optional) at `path` with
+/// `msg`; returns whether the gate is on (its gated checks apply instead).
+fn gate_on(
+    v: &mut Vec<Check>,
+    gates: &FeatureGates,
+    gate: &str,
+    (id, path, field): (&'static str, &'static str, &str),
+    msg: &str,
+) -> bool {
+    if gates.enabled(gate) {
+        return true;
+    }
+    v.push(fixed(id, path, format!("!{field}.hasValue()"), msg));
+    false
+}
+
 /// `first(list, x, cond)`: the first element of `list` with `cond`, for use under `exists`.
-fn first(list: &str, x: &str, cond: &str) -> String {
+pub(super) fn first(list: &str, x: &str, cond: &str) -> String {
     format!("{list}.filter({x}, {cond})[0]")
 }
 
 /// `cond ? f(first match) : ''`.
-fn when_first(list: &str, x: &str, cond: &str, f: impl Fn(&str) -> String) -> String {
+pub(super) fn when_first(list: &str, x: &str, cond: &str, f: impl Fn(&str) -> String) -> String {
     let item = first(list, x, cond);
     format!("({list}.exists({x}, {cond}) ? {} : '')", f(&item))
 }
@@ -198,6 +217,10 @@ pub fn shared_variables() -> Vec<(&'static str, String)> {
             "size(variables.headCs) > 0 ? variables.headCs[0].?env.orValue([]) : []".into(),
         ),
         ("ann", "object.metadata.?annotations.orValue({})".into()),
+        (
+            "origin",
+            "object.metadata.?labels[?'ray.io/originated-from-crd'].orValue('')".into(),
+        ),
         (
             "autoscaling",
             "object.?spec.?enableInTreeAutoscaling.orValue(false) == true".into(),
@@ -402,7 +425,7 @@ pub fn checks(gates: &FeatureGates) -> Vec<Check> {
         let lab = "variables.w7G.?labels.orValue({})";
         v.push(valued_with(
             "W7",
-            "spec.workerGroupSpecs[].labels",
+            "spec.workerGroupSpecs[].labels | spec.workerGroupSpecs[].rayStartParams.labels",
             vec![
                 ("w7Groups".into(), format!("{w}.filter(g, {g_bad})")),
                 ("w7G".into(), "variables.w7Groups[0]".into()),
@@ -509,7 +532,7 @@ pub fn checks(gates: &FeatureGates) -> Vec<Check> {
     ));
     v.push(fixed(
         "G6",
-        "metadata.annotations.ray.io/external-storage-namespace",
+        "metadata.annotations[ray.io/external-storage-namespace]",
         "!(variables.hasGcs && variables.ann[?'ray.io/external-storage-namespace'].orValue('') != '')".into(),
         "cannot set `ray.io/external-storage-namespace` annotation when GcsFaultToleranceOptions is enabled - use GcsFaultToleranceOptions.ExternalStorageNamespace instead",
     ));
@@ -530,7 +553,7 @@ pub fn checks(gates: &FeatureGates) -> Vec<Check> {
         };
         v.push(valued(
             "G8",
-            "spec.gcsFaultToleranceOptions.redisAddress",
+            "spec.gcsFaultToleranceOptions.redisAddress | spec.gcsFaultToleranceOptions.redisUsername | spec.gcsFaultToleranceOptions.redisPassword | spec.gcsFaultToleranceOptions.externalStorageNamespace",
             format!(
                 "!({rocks}) ? '' : {gcs}.?redisAddress.orValue('') != '' ? {} : has({gcs}.redisUsername) ? {} : has({gcs}.redisPassword) ? {} : {gcs}.?externalStorageNamespace.orValue('') != '' ? {} : ''",
                 g8("RedisAddress"),
@@ -581,7 +604,7 @@ pub fn checks(gates: &FeatureGates) -> Vec<Check> {
     ));
     v.push(fixed(
         "G14",
-        "spec.headGroupSpec.rayStartParams.redis-username",
+        "spec.headGroupSpec.rayStartParams.redis-username | spec.headGroupSpec.template.spec.containers[0].env[]",
         format!(
             "variables.headParams[?'redis-username'].orValue('') == '' && !{}",
             env_has("variables.headEnv", "REDIS_USERNAME")
@@ -675,14 +698,13 @@ pub fn checks(gates: &FeatureGates) -> Vec<Check> {
     // H1..H7
     let hso = "object.?spec.?historyServerOptions";
     let co = format!("{hso}.?collectorOptions");
-    if !gates.enabled("RayClusterHistoryServer") {
-        v.push(fixed(
-            "H1",
-            "spec.historyServerOptions",
-            format!("!{hso}.hasValue()"),
-            "RayClusterHistoryServer feature gate is not enabled",
-        ));
-    } else {
+    if gate_on(
+        &mut v,
+        gates,
+        "RayClusterHistoryServer",
+        ("H1", "spec.historyServerOptions", hso),
+        "RayClusterHistoryServer feature gate is not enabled",
+    ) {
         let coenv = format!("{co}.?env.orValue([])");
         v.push(fixed(
             "H2",
@@ -772,7 +794,7 @@ pub fn checks(gates: &FeatureGates) -> Vec<Check> {
         ));
         v.push(valued(
             "H7",
-            "spec.headGroupSpec.template.spec.containers[].name",
+            "spec.headGroupSpec.template.spec.containers[].name | spec.workerGroupSpecs[].template.spec.containers[].name",
             format!(
                 "!{hso}.hasValue() ? '' : variables.headCs.exists(c, c.name == 'ray-history-collector') ? 'head pod template must not define a container with name \\'ray-history-collector\\' when history server collector options are enabled' : {}",
                 when_first(w, "g", &format!("{}.exists(c, c.name == 'ray-history-collector')", containers("g")), |g| format!(
@@ -831,14 +853,13 @@ pub fn checks(gates: &FeatureGates) -> Vec<Check> {
 
     // NP1..NP4
     let np = "object.?spec.?networkPolicy";
-    if !gates.enabled("RayClusterNetworkPolicy") {
-        v.push(fixed(
-            "NP1",
-            "spec.networkPolicy",
-            format!("!{np}.hasValue()"),
-            "spec.networkPolicy requires the RayClusterNetworkPolicy feature gate to be enabled",
-        ));
-    } else {
+    if gate_on(
+        &mut v,
+        gates,
+        "RayClusterNetworkPolicy",
+        ("NP1", "spec.networkPolicy", np),
+        "spec.networkPolicy requires the RayClusterNetworkPolicy feature gate to be enabled",
+    ) {
         let mode = format!("{np}.?mode.orValue('DenyAll')");
         let rules = |which: &str, owner: &str| {
             format!(
@@ -848,7 +869,7 @@ pub fn checks(gates: &FeatureGates) -> Vec<Check> {
         };
         v.push(valued(
             "NP2",
-            "spec.networkPolicy.head",
+            "spec.networkPolicy.head | spec.networkPolicy.worker",
             format!(
                 "!{np}.hasValue() ? '' : ({}) != '' ? ({}) : ({})",
                 rules("'head'", &format!("{np}.?head")),
@@ -906,14 +927,13 @@ pub fn checks(gates: &FeatureGates) -> Vec<Check> {
 
     // T1..T3
     let tls = "object.?spec.?tlsOptions";
-    if !gates.enabled("RayClusterMTLS") {
-        v.push(fixed(
-            "T1",
-            "spec.tlsOptions",
-            format!("!{tls}.hasValue()"),
-            "spec.tlsOptions requires the RayClusterMTLS feature gate to be enabled",
-        ));
-    } else {
+    if gate_on(
+        &mut v,
+        gates,
+        "RayClusterMTLS",
+        ("T1", "spec.tlsOptions", tls),
+        "spec.tlsOptions requires the RayClusterMTLS feature gate to be enabled",
+    ) {
         let on = format!("{tls}.?enabled.orValue(false) == true");
         let env_msg = |env: &str, loc: &str| {
             when_first(
@@ -934,7 +954,7 @@ pub fn checks(gates: &FeatureGates) -> Vec<Check> {
         let ao_env = "object.?spec.?autoscalerOptions.?env.orValue([])";
         v.push(valued(
             "T2",
-            "spec.headGroupSpec.template.spec.containers[0].env[]",
+            "spec.headGroupSpec.template.spec.containers[0].env[] | spec.workerGroupSpecs[].template.spec.containers[0].env[] | spec.autoscalerOptions.env[]",
             format!(
                 "!({on}) ? '' : size(variables.headCs) > 0 && {} != '' ? {} : {w}.exists(g, {} && {} != '') ? {} : {}",
                 env_msg("variables.headCs[0].?env.orValue([])", "'head Pod'"),
@@ -962,7 +982,7 @@ pub fn checks(gates: &FeatureGates) -> Vec<Check> {
         let wm = |g: &str| format!("{}.?volumeMounts.orValue([])", wc0(g));
         v.push(valued(
             "T3",
-            "spec.headGroupSpec.template.spec.containers[0].volumeMounts[]",
+            "spec.headGroupSpec.template.spec.containers[0].volumeMounts[] | spec.workerGroupSpecs[].template.spec.containers[0].volumeMounts[] | spec.autoscalerOptions.volumeMounts[]",
             format!(
                 "!({on}) ? '' : size(variables.headCs) > 0 && {} != '' ? {} : {w}.exists(g, {} && {} != '') ? {} : {}",
                 mount_msg("variables.headCs[0].?volumeMounts.orValue([])", "'head Pod'"),
@@ -996,7 +1016,7 @@ pub fn checks(gates: &FeatureGates) -> Vec<Check> {
         "U2",
         "spec.upgradeStrategy.type",
         format!(
-            "{ut}.hasValue() && {ut}.value() in ['Recreate', 'None'] && object.metadata.?labels[?'ray.io/originated-from-crd'].orValue('') in ['RayJob', 'RayService'] ? 'upgradeStrategy cannot be set when RayCluster is created by ' + object.metadata.labels['ray.io/originated-from-crd'] : ''"
+            "{ut}.hasValue() && {ut}.value() in ['Recreate', 'None'] && variables.origin in ['RayJob', 'RayService'] ? 'upgradeStrategy cannot be set when RayCluster is created by ' + variables.origin : ''"
         ),
         "upgradeStrategy on a RayCluster owned by a RayJob or RayService",
     ));
@@ -1084,4 +1104,97 @@ pub(crate) fn gate_of(id: &str) -> Option<(&'static str, bool)> {
         "T2" | "T3" => ("RayClusterMTLS", true),
         _ => return None,
     })
+}
+
+/// Where a RayCluster spec sits inside a RayJob, RayService or RayCronJob, and how KubeRay
+/// reports on it (the Rust side is `crate::rules::kinds`'s `embedded`).
+#[derive(Debug, Clone)]
+pub struct Embedding {
+    /// CEL of the spec (`object.spec.rayClusterSpec`).
+    pub spec: String,
+    /// Its optional form (`object.?spec.?rayClusterSpec`).
+    pub spec_opt: String,
+    /// Field path of the spec (`spec.rayClusterSpec`).
+    pub path: String,
+    /// Prefix of the `ValidateRayClusterSpec` messages (`The RayJob spec is invalid: `).
+    pub msg_prefix: String,
+    /// `ray.io/originated-from-crd` of the RayCluster KubeRay creates from it.
+    pub origin: &'static str,
+    /// Whether the parent's annotations reach that RayCluster (not a RayCronJob's template).
+    pub annotations: bool,
+}
+
+/// The RayCluster checks on an embedded spec, split the way KubeRay reports them.
+pub struct EmbeddedChecks {
+    /// [`shared_variables`] on the embedded spec.
+    pub variables: Vec<(String, String)>,
+    /// `ValidateRayClusterSpec`, messages prefixed.
+    pub spec: Vec<Check>,
+    /// What KubeRay refuses when it creates the RayCluster (WH3, U1, U2), unprefixed.
+    pub later: Vec<Check>,
+    /// raygate's own errors (`RG-*`).
+    pub extra: Vec<Check>,
+}
+
+/// [`checks`] rewritten for an embedded spec: `object.spec` → the embedded spec, paths rebased
+/// as `raygate validate` reports them, KubeRay's message prefix on `ValidateRayClusterSpec`
+/// rules, no metadata rules (M1, M2: KubeRay names the cluster itself), and every check true
+/// when the spec is absent.
+pub fn embedded(gates: &FeatureGates, e: &Embedding) -> EmbeddedChecks {
+    let cel = |x: &str| {
+        x.replace("object.?spec", &e.spec_opt)
+            .replace("object.spec", &e.spec)
+    };
+    let variables = shared_variables()
+        .into_iter()
+        .map(|(n, x)| {
+            let x = match n {
+                "ann" if !e.annotations => "{}".to_string(),
+                "origin" => lit(e.origin),
+                _ => cel(&x),
+            };
+            (n.to_string(), x)
+        })
+        .collect();
+    let mut out = EmbeddedChecks {
+        variables,
+        spec: Vec::new(),
+        later: Vec::new(),
+        extra: Vec::new(),
+    };
+    for c in checks(gates) {
+        if c.id == "M1" || c.id == "M2" {
+            continue;
+        }
+        let prefixed = crate::rules::kinds::in_validate_spec(c.id);
+        let mut r = Check {
+            id: c.id,
+            field_path: c
+                .field_path
+                .split(" | ")
+                .map(|p| crate::rules::kinds::rebase(p, &e.path))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            expression: format!("!{}.hasValue() || ({})", e.spec_opt, cel(&c.expression)),
+            message: c.message.clone(),
+            message_expression: c.message_expression.as_deref().map(cel),
+            variables: c
+                .variables
+                .iter()
+                .map(|(n, x)| (n.clone(), cel(x)))
+                .collect(),
+        };
+        if prefixed {
+            r.message = format!("{}{}", e.msg_prefix, r.message);
+            r.message_expression = r
+                .message_expression
+                .map(|m| format!("{} + {m}", lit(&e.msg_prefix)));
+        }
+        match c.id {
+            _ if prefixed => out.spec.push(r),
+            "WH3" | "U1" | "U2" => out.later.push(r),
+            _ => out.extra.push(r),
+        }
+    }
+    out
 }

@@ -154,14 +154,35 @@ fn export_is_deterministic_and_applies_options() {
     assert_eq!(a, b);
     let objs = export(&opts);
     let kinds: Vec<&str> = objs.iter().map(|o| o["kind"].as_str().unwrap()).collect();
+    let mut want = [
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    ]
+    .repeat(4);
+    want.extend(["MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding"]);
+    assert_eq!(kinds, want);
+    let names: Vec<&str> = objs
+        .iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap())
+        .collect();
     assert_eq!(
-        kinds,
+        names,
         [
-            "ValidatingAdmissionPolicy",
-            "ValidatingAdmissionPolicyBinding",
-            "MutatingAdmissionPolicy",
-            "MutatingAdmissionPolicyBinding"
+            "acme-raycluster",
+            "acme-raycluster",
+            "acme-rayjob",
+            "acme-rayjob",
+            "acme-rayservice",
+            "acme-rayservice",
+            "acme-raycronjob",
+            "acme-raycronjob",
+            "acme-raycluster-defaults",
+            "acme-raycluster-defaults"
         ]
+    );
+    assert_eq!(
+        objs[2]["spec"]["matchConstraints"]["resourceRules"][0]["resources"],
+        json!(["rayjobs"])
     );
     assert_eq!(objs[0]["metadata"]["name"], "acme-raycluster");
     assert_eq!(objs[1]["spec"]["policyName"], "acme-raycluster");
@@ -179,7 +200,7 @@ fn export_is_deterministic_and_applies_options() {
             ]
         })
     );
-    assert_eq!(objs[3]["spec"]["policyName"], "acme-raycluster-defaults");
+    assert_eq!(objs[9]["spec"]["policyName"], "acme-raycluster-defaults");
     // Read back: the YAML is what was exported.
     let back: Vec<Value> = crate::yaml::parse_all(&a)
         .unwrap()
@@ -272,4 +293,113 @@ fn expressions_stay_small() {
         let total = serde_json::to_string(&p).unwrap().len();
         assert!(total <= 160 * 1024, "policy: {total} bytes");
     }
+}
+
+#[test]
+fn every_kind_rule_is_exported_or_explained_once_and_names_are_unique() {
+    use crate::model::Kind;
+    for g in gate_sets() {
+        for k in [Kind::RayJob, Kind::RayService, Kind::RayCronJob] {
+            let p = policy_for(k, &g);
+            let exported: Vec<&str> = p.checks.iter().map(|c| c.id).collect();
+            let explained: Vec<&str> = not_exported_for(k, &g).iter().map(|n| n.rule).collect();
+            for id in crate::rules::kinds::RULE_IDS {
+                let n = exported.iter().filter(|x| *x == id).count()
+                    + explained.iter().filter(|x| *x == id).count();
+                let want = usize::from(kinds::applies(k, id));
+                assert_eq!(
+                    n, want,
+                    "{k:?} {id}: exported {exported:?} / explained {explained:?}"
+                );
+            }
+            // The embedded spec: every RayCluster rule but the metadata ones, once.
+            for id in RULE_IDS {
+                if ["M1", "M2"].contains(id)
+                    || id.starts_with("CRD-")
+                    || ["RG-TYPE", "ST1"].contains(id)
+                {
+                    continue;
+                }
+                let n = exported.iter().filter(|x| *x == id).count()
+                    + explained.iter().filter(|x| *x == id).count();
+                assert_eq!(n, 1, "{k:?} embedded {id}");
+            }
+            // Variable names are unique within a policy; CEL balances.
+            let v = validating_policy_for(
+                &ExportOptions {
+                    gates: g.clone(),
+                    ..Default::default()
+                },
+                k,
+            );
+            let mut names: Vec<&str> = v["spec"]["variables"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["name"].as_str().unwrap())
+                .collect();
+            let n = names.len();
+            names.sort();
+            names.dedup();
+            assert_eq!(n, names.len(), "{k:?}: duplicate variable names");
+            for x in v["spec"]["variables"].as_array().unwrap() {
+                balanced(x["expression"].as_str().unwrap());
+            }
+            for x in v["spec"]["validations"].as_array().unwrap() {
+                balanced(x["expression"].as_str().unwrap());
+                if let Some(m) = x["messageExpression"].as_str() {
+                    balanced(m);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn embedded_checks_point_at_the_embedded_spec() {
+    use crate::model::Kind;
+    let p = policy_for(Kind::RayJob, &FeatureGates::default());
+    let w5 = p.checks.iter().find(|c| c.id == "W5").unwrap();
+    assert_eq!(
+        w5.field_path,
+        "spec.rayClusterSpec.workerGroupSpecs[].minReplicas"
+    );
+    assert!(
+        w5.message_expression
+            .as_deref()
+            .unwrap()
+            .starts_with("\"The RayJob spec is invalid: \" + ")
+    );
+    assert!(
+        w5.expression
+            .starts_with("!object.?spec.?rayClusterSpec.hasValue() || ")
+    );
+    // No expression of the embedded checks reads the RayJob's own spec as a cluster spec.
+    for (_, x) in p
+        .variables
+        .iter()
+        .chain(p.checks.iter().flat_map(|c| c.variables.iter()))
+    {
+        for (i, _) in x.match_indices("object.spec.") {
+            let rest = &x[i + "object.spec.".len()..];
+            assert!(
+                !rest.starts_with("workerGroupSpecs") && !rest.starts_with("headGroupSpec"),
+                "{x}"
+            );
+        }
+    }
+    let c = policy_for(Kind::RayCronJob, &FeatureGates::default());
+    let w5 = c.checks.iter().find(|c| c.id == "W5").unwrap();
+    assert_eq!(
+        w5.field_path,
+        "spec.jobTemplate.rayClusterSpec.workerGroupSpecs[].minReplicas"
+    );
+    let ann = c.variables.iter().find(|(n, _)| n == "ann").unwrap();
+    assert_eq!(
+        ann.1, "{}",
+        "a RayCronJob's annotations do not reach the cluster"
+    );
+    let u2 = policy_for(Kind::RayService, &FeatureGates::default());
+    let origin = u2.variables.iter().find(|(n, _)| n == "origin").unwrap();
+    assert_eq!(origin.1, "\"RayService\"");
 }

@@ -468,14 +468,14 @@ fn name_rules(
 
 /// RayCluster rule ids that belong to `ValidateRayClusterSpec` (KubeRay prefixes their
 /// messages when it checks an embedded spec).
-fn in_validate_spec(rule: &str) -> bool {
+pub(crate) fn in_validate_spec(rule: &str) -> bool {
     let head = rule.trim_end_matches(|c: char| c.is_ascii_digit());
     matches!(head, "S" | "W" | "G" | "SU" | "A" | "H" | "AU" | "NP" | "T")
         && head.len() < rule.len()
 }
 
 /// `spec…` → `<prefix>…`; other paths (the parent's `metadata.annotations[…]`) unchanged.
-fn rebase(path: &str, prefix: &str) -> String {
+pub(crate) fn rebase(path: &str, prefix: &str) -> String {
     if path == "spec" {
         prefix.to_string()
     } else if let Some(rest) = path.strip_prefix("spec") {

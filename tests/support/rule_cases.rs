@@ -9,6 +9,7 @@
 #![allow(clippy::cloned_ref_to_slice_refs)] // table rows read better with `x.clone()`
 
 use crate::common::{base, with};
+use raygate::model::Kind;
 use raygate::violation::Severity;
 use serde_json::{Value, json};
 
@@ -19,6 +20,8 @@ pub const DNS1035: &str = "a DNS-1035 label must consist of lower case alphanume
 
 pub struct Case {
     pub id: &'static str,
+    /// The kind of `bad`, `good` and `old` (RayCluster in this table).
+    pub kind: Kind,
     pub path: String,
     pub msg: String,
     pub severity: Severity,
@@ -28,9 +31,10 @@ pub struct Case {
     pub old: Option<Value>,
 }
 
-fn case(id: &'static str, path: &str, msg: &str, bad: Value, good: Value) -> Case {
+pub fn case(id: &'static str, path: &str, msg: &str, bad: Value, good: Value) -> Case {
     Case {
         id,
+        kind: Kind::RayCluster,
         path: path.to_string(),
         msg: msg.to_string(),
         severity: Severity::Error,
@@ -42,16 +46,20 @@ fn case(id: &'static str, path: &str, msg: &str, bad: Value, good: Value) -> Cas
 }
 
 impl Case {
-    fn gates(mut self, g: &'static str) -> Self {
+    pub fn gates(mut self, g: &'static str) -> Self {
         self.gates = g;
         self
     }
-    fn warning(mut self) -> Self {
+    pub fn warning(mut self) -> Self {
         self.severity = Severity::Warning;
         self
     }
-    fn old(mut self, o: Value) -> Self {
+    pub fn old(mut self, o: Value) -> Self {
         self.old = Some(o);
+        self
+    }
+    pub fn kind(mut self, k: Kind) -> Self {
+        self.kind = k;
         self
     }
 }
