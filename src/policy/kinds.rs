@@ -24,6 +24,17 @@ pub struct KindPolicy {
     pub checks: Vec<Check>,
 }
 
+impl KindPolicy {
+    /// Adds the embedded spec's variables, its `ValidateRayClusterSpec` checks and what KubeRay
+    /// refuses at cluster creation; returns raygate's own checks, which come last.
+    fn add_embedded(&mut self, e: super::raycluster::EmbeddedChecks) -> Vec<Check> {
+        self.variables.extend(e.variables);
+        self.checks.extend(e.spec);
+        self.checks.extend(e.later);
+        e.extra
+    }
+}
+
 const INV: &str = "The RayJob spec is invalid: ";
 const SINV: &str = "The RayService spec is invalid: ";
 const NAME: &str = "object.metadata.name";
@@ -63,19 +74,41 @@ fn unsupported(x: &str, allowed: &[&str]) -> String {
 /// Where a RayJob spec sits: the RayJob's `spec`, or a RayCronJob's `spec.jobTemplate`.
 struct JobSpec {
     /// Optional CEL form (`object.?spec`).
-    opt: &'static str,
+    opt: String,
     /// Field path (`spec`).
-    path: &'static str,
+    path: String,
     /// Prefix of every message (`invalid RayJob template: ` for a RayCronJob).
     wrap: &'static str,
     /// The embedded cluster spec.
     cluster: Embedding,
 }
 
+impl JobSpec {
+    /// The RayJob spec at field path `path` (`spec`, `spec.jobTemplate`), its messages prefixed
+    /// with `wrap`; `annotations`: whether the object's annotations reach the RayCluster.
+    fn at(path: &str, wrap: &'static str, annotations: bool) -> JobSpec {
+        let cluster = format!("{path}.rayClusterSpec");
+        let opt = |p: &str| format!("object.?{}", p.replace('.', ".?"));
+        JobSpec {
+            opt: opt(path),
+            path: path.to_string(),
+            wrap,
+            cluster: Embedding {
+                spec: format!("object.{cluster}"),
+                spec_opt: opt(&cluster),
+                path: cluster,
+                msg_prefix: format!("{wrap}{INV}"),
+                origin: "RayJob",
+                annotations,
+            },
+        }
+    }
+}
+
 /// `ValidateRayJobSpec` (the rules the Rust `rayjob_spec` runs, in its order), with the embedded
 /// cluster spec's checks where KubeRay runs them.
 fn rayjob_spec(js: &JobSpec, gates: &FeatureGates, p: &mut KindPolicy) {
-    let so = js.opt;
+    let so = js.opt.as_str();
     let path = |f: &str| format!("{}.{f}", js.path);
     let w = |m: &str| format!("{}{m}", js.wrap);
     let wi = |m: &str| format!("{}{INV}{m}", js.wrap);
@@ -384,9 +417,7 @@ fn rayjob_spec(js: &JobSpec, gates: &FeatureGates, p: &mut KindPolicy) {
         &wi("K8s token auth mode is currently not supported for RayJob"),
     ));
     let e = embedded(gates, &js.cluster);
-    p.variables.extend(e.variables);
-    p.checks.extend(e.spec);
-    p.checks.extend(e.later);
+    let extra = p.add_embedded(e);
     let c = &mut p.checks;
     c.push(fixed(
         "J14",
@@ -406,7 +437,7 @@ fn rayjob_spec(js: &JobSpec, gates: &FeatureGates, p: &mut KindPolicy) {
         "variables.jBackoff >= 0".into(),
         &wi("backoffLimit must be a positive integer"),
     ));
-    c.extend(e.extra);
+    c.extend(extra);
     c.push(valued(
         RG_SUBMISSION_MODE,
         &path("submissionMode"),
@@ -430,20 +461,7 @@ fn rayjob(gates: &FeatureGates) -> KindPolicy {
         variables: Vec::new(),
         checks: name_checks("RayJob", MAX_RAYJOB_NAME_LENGTH, ("JM1", "JM2")),
     };
-    let js = JobSpec {
-        opt: "object.?spec",
-        path: "spec",
-        wrap: "",
-        cluster: Embedding {
-            spec: "object.spec.rayClusterSpec".into(),
-            spec_opt: "object.?spec.?rayClusterSpec".into(),
-            path: "spec.rayClusterSpec".into(),
-            msg_prefix: INV.into(),
-            origin: "RayJob",
-            annotations: true,
-        },
-    };
-    rayjob_spec(&js, gates, &mut p);
+    rayjob_spec(&JobSpec::at("spec", "", true), gates, &mut p);
     p
 }
 
@@ -471,20 +489,12 @@ fn raycronjob(gates: &FeatureGates) -> KindPolicy {
         "object.?spec.?timeZone.orValue('x') != ''".into(),
         "timeZone must not be empty string, omit the field to use the local time zone of the KubeRay operator",
     ));
-    let js = JobSpec {
-        opt: "object.?spec.?jobTemplate",
-        path: "spec.jobTemplate",
-        wrap: "invalid RayJob template: ",
-        cluster: Embedding {
-            spec: "object.spec.jobTemplate.rayClusterSpec".into(),
-            spec_opt: "object.?spec.?jobTemplate.?rayClusterSpec".into(),
-            path: "spec.jobTemplate.rayClusterSpec".into(),
-            msg_prefix: format!("invalid RayJob template: {INV}"),
-            origin: "RayJob",
-            annotations: false,
-        },
-    };
-    rayjob_spec(&js, gates, &mut p);
+    // A RayCronJob's annotations do not reach the RayJobs it creates, nor their clusters.
+    rayjob_spec(
+        &JobSpec::at("spec.jobTemplate", "invalid RayJob template: ", false),
+        gates,
+        &mut p,
+    );
     p
 }
 
@@ -511,9 +521,7 @@ fn rayservice(gates: &FeatureGates) -> KindPolicy {
             annotations: true,
         },
     );
-    p.variables.extend(e.variables);
-    p.checks.extend(e.spec);
-    p.checks.extend(e.later);
+    let extra = p.add_embedded(e);
     let c = &mut p.checks;
     c.push(fixed(
         "SV2",
@@ -614,7 +622,7 @@ fn rayservice(gates: &FeatureGates) -> KindPolicy {
             earlier.push(bad);
         }
     }
-    p.checks.extend(e.extra);
+    p.checks.extend(extra);
     p
 }
 
