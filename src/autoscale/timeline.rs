@@ -5,9 +5,44 @@
 //! [`render_svg`] plots it (demand, replicas and pods over time, decisions as markers). Pure:
 //! rows in, text out.
 
+use super::types::Plan;
+use serde_json::Value;
 use std::fmt::Write as _;
 
 pub const HEADER: &str = "t_seconds,group,demand,replicas,pods,launch,terminate";
+
+/// The rows of one iteration: one per worker group of `cluster` (the RayCluster after the
+/// iteration's write), named by `label(groupName)`, with the cluster's pending `demand`, the
+/// group's `replicas`, its live worker pods `pods(groupName)`, and what `applied` (the plan whose
+/// patch was written, if any) launched and terminated in it.
+pub fn rows_of(
+    t_s: f64,
+    cluster: &Value,
+    demand: u64,
+    applied: Option<&Plan>,
+    label: impl Fn(&str) -> String,
+    pods: impl Fn(&str) -> u64,
+) -> Vec<Row> {
+    cluster
+        .pointer("/spec/workerGroupSpecs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|g| {
+            let group = g["groupName"].as_str().unwrap_or("");
+            let gp = applied.and_then(|p| p.groups.iter().find(|x| x.name == group));
+            Row {
+                t_s,
+                group: label(group),
+                demand,
+                replicas: g["replicas"].as_u64().unwrap_or(0),
+                pods: pods(group),
+                launch: gp.map_or(0, |g| u64::from(g.launch)),
+                terminate: gp.map_or(0, |g| g.terminate.len() as u64),
+            }
+        })
+        .collect()
+}
 
 /// One worker group at one iteration.
 #[derive(Debug, Clone, PartialEq)]

@@ -94,31 +94,24 @@ fn record_timeline(
         return;
     }
     let infos = pod_infos(shared, &st.ns, &st.name);
-    let demand = snapshot.pending_requests();
     let Ok(mut t) = timeline.lock() else {
         return;
     };
-    let t_s = t.now();
-    for g in rc
-        .pointer("/spec/workerGroupSpecs")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let group = g["groupName"].as_str().unwrap_or("");
-        let gp = applied.and_then(|p| p.groups.iter().find(|x| x.name == group));
-        t.push(crate::autoscale::timeline::Row {
-            t_s,
-            group: format!("{}/{}/{group}", st.ns, st.name),
-            demand,
-            replicas: g["replicas"].as_u64().unwrap_or(0),
-            pods: infos
+    let rows = crate::autoscale::timeline::rows_of(
+        t.now(),
+        rc,
+        snapshot.pending_requests(),
+        applied,
+        |group| format!("{}/{}/{group}", st.ns, st.name),
+        |group| {
+            infos
                 .iter()
                 .filter(|(p, _)| p.group == group && !p.deleting)
-                .count() as u64,
-            launch: gp.map_or(0, |g| u64::from(g.launch)),
-            terminate: gp.map_or(0, |g| g.terminate.len() as u64),
-        });
+                .count() as u64
+        },
+    );
+    for row in rows {
+        t.push(row);
     }
 }
 

@@ -529,36 +529,21 @@ impl Local {
         let Some(t_s) = self.timeline.as_ref().map(|t| t.now()) else {
             return;
         };
-        let demand = snap.pending_requests();
-        let groups: Vec<(String, u64)> = self
-            .cluster
-            .pointer("/spec/workerGroupSpecs")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(|g| {
-                (
-                    g["groupName"].as_str().unwrap_or("").to_string(),
-                    g["replicas"].as_u64().unwrap_or(0),
-                )
-            })
-            .collect();
-        for (group, replicas) in groups {
-            let gp = applied.and_then(|p| p.groups.iter().find(|g| g.name == group));
-            let row = crate::autoscale::timeline::Row {
-                t_s,
-                pods: self
-                    .pods
+        let rows = crate::autoscale::timeline::rows_of(
+            t_s,
+            &self.cluster,
+            snap.pending_requests(),
+            applied,
+            str::to_string,
+            |group| {
+                self.pods
                     .values()
                     .filter(|p| p.group == group && p.stopping_since.is_none())
-                    .count() as u64,
-                demand,
-                replicas,
-                launch: gp.map_or(0, |g| u64::from(g.launch)),
-                terminate: gp.map_or(0, |g| g.terminate.len() as u64),
-                group,
-            };
-            if let Some(t) = self.timeline.as_mut() {
+                    .count() as u64
+            },
+        );
+        if let Some(t) = self.timeline.as_mut() {
+            for row in rows {
                 t.push(row);
             }
         }
