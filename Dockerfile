@@ -12,7 +12,9 @@
 #
 # The build stage is replayed without Docker by scripts/dockerfile-replay.sh (scripts/test.sh, so CI): keep its
 # instructions to FROM / WORKDIR / COPY <repo paths> <dest> / RUN with paths relative to WORKDIR,
-# and put what the runtime stage takes under `out/`.
+# and put what the runtime stage takes under `out/`. CI replays the RUN steps in the dev profile,
+# with `--release` dropped and `target/release/` read as `target/debug/` (docs/ci.md): name the
+# profile only in those two ways.
 #
 # Base images pinned by digest: the multi-arch index digests of rust:1.95-bookworm and
 # debian:bookworm-slim as of late September 2026. Not pulled or verified against the registry here

@@ -59,5 +59,18 @@ status=0
 # Benches (benches/*.rs) are measured with `cargo bench`, not run here; clippy --all-targets still
 # compiles them in CI.
 cargo test --no-fail-fast --lib --bins --tests "$@" || status=$?
+# The Dockerfile's build stage, replayed without Docker with exactly its COPY set and RUN steps
+# (issue #12.2: the Dockerfile must not silently break again), in the dev profile (`--release`
+# dropped from the RUN text) and with cargo's intermediates in this build's own build directory:
+# after `cargo test` the registry dependencies are warm, and only the crate is compiled again.
+# Its binary is uplifted to a temporary target directory, never to target/debug. The release
+# replay (the image's profile) is run by hand: docs/ci.md. A failure fails the run.
+t0=$(date +%s)
+if RAYGATE_REPLAY_PROFILE=dev bash scripts/dockerfile-replay.sh; then
+  echo "test.sh: Dockerfile build stage replayed (dev profile) in $(($(date +%s) - t0)) s" >&2
+else
+  echo "test.sh: the Dockerfile's build stage failed (scripts/dockerfile-replay.sh)" >&2
+  status=1
+fi
 check_no_stray_ray || status=1
 exit "$status"
