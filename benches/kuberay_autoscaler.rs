@@ -24,7 +24,8 @@
 //!
 //! Run: `RAYGATE_ENVTEST_BIN=$(bash scripts/envtest-bins.sh) RAYGATE_KUBERAY_BIN=$(bash
 //! scripts/kuberay-bin.sh) RAYGATE_RAY_VENV=$(bash scripts/ray-venv.sh) cargo bench --bench
-//! kuberay_autoscaler [-- RUNS]` (default 5, at most 20). Every wait is bounded (the harness
+//! kuberay_autoscaler [-- RUNS]` (default 5, at most 20); `RAYGATE_TEST_BIN=PATH` runs that raygate
+//! binary as the image's instead of the bench build's. Every wait is bounded (the harness
 //! panics with the stand-in's journal and the operator's log).
 
 #[path = "../tests/support/controlplane.rs"]
@@ -199,13 +200,18 @@ fn median(v: &[Duration]) -> Duration {
 }
 
 fn measure(who: Autoscaler, runs: usize) -> Measured {
-    let raygate = std::path::Path::new(env!("CARGO_BIN_EXE_raygate"));
+    // RAYGATE_TEST_BIN: another raygate binary as the image's, e.g. the one
+    // scripts/dockerfile-replay.sh builds (the image's own) with the bench built in the dev
+    // profile (`cargo bench --profile dev`), saving a second release build.
+    let raygate = std::env::var_os("RAYGATE_TEST_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_raygate").into());
     let image_dir = tempfile::tempdir().expect("tempdir");
     let images = match who {
         Autoscaler::Ray => vec![],
         Autoscaler::Raygate => vec![(
             RAYGATE_IMAGE.to_string(),
-            kubelet::Image::with_ray_program(raygate, image_dir.path()),
+            kubelet::Image::with_ray_program(&raygate, image_dir.path()),
         )],
     };
     let ns = match who {
@@ -292,7 +298,7 @@ fn measure(who: Autoscaler, runs: usize) -> Measured {
             let exe = std::fs::read_link(format!("/proc/{}/exe", autoscaler.pid));
             assert_eq!(
                 exe.ok().as_deref(),
-                Some(raygate),
+                Some(raygate.as_path()),
                 "the container is raygate"
             );
         }
