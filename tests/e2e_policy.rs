@@ -15,6 +15,8 @@ mod controlplane;
 mod kind_cases;
 #[path = "support/rule_cases.rs"]
 mod rule_cases;
+#[path = "support/webhook_e2e.rs"]
+mod webhook_e2e;
 
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
@@ -36,17 +38,7 @@ fn cp() -> &'static controlplane::ControlPlane {
     controlplane::shared_with_args(MAP_FLAGS)
 }
 
-fn rayclusters(client: &kube::Client, ns: &str, version: &str) -> Api<DynamicObject> {
-    objects(client, ns, Kind::RayCluster, version)
-}
-
-/// The namespaced API of `kind` (`ray.io/<version>`).
-fn objects(client: &kube::Client, ns: &str, kind: Kind, version: &str) -> Api<DynamicObject> {
-    let gvk = GroupVersionKind::gvk("ray.io", version, kind.name());
-    let plural = format!("{}s", kind.name().to_ascii_lowercase());
-    let ar = ApiResource::from_gvk_with_plural(&gvk, &plural);
-    Api::namespaced_with(client.clone(), ns, &ar)
-}
+use webhook_e2e::{ray_api, rayclusters, to_dynamic};
 
 /// The kind of a test object (RayCluster unless it names another).
 fn kind_of(obj: &Value) -> Kind {
@@ -65,7 +57,7 @@ fn api(client: &kube::Client, group_version: &str, kind: &str, plural: &str) -> 
 /// KubeRay's CRDs of the four kinds.
 async fn install_crd(client: &kube::Client) {
     for k in policy::KINDS {
-        let file = format!("crd/ray.io_{}s.yaml", k.name().to_ascii_lowercase());
+        let file = format!("crd/ray.io_{}.yaml", k.plural());
         let mut docs = controlplane::yaml_docs(&controlplane::kuberay_path(&file));
         controlplane::install_crd(client, docs.remove(0)).await;
     }
@@ -111,15 +103,7 @@ async fn dry_run_create(client: &kube::Client, ns: &str, obj: &Value) -> Verdict
     let kind = kind_of(obj);
     let mut obj = obj.clone();
     obj["metadata"]["namespace"] = json!(ns);
-    let dynobj: DynamicObject = serde_json::from_value(obj).unwrap();
-    let pp = PostParams {
-        dry_run: true,
-        ..Default::default()
-    };
-    match objects(client, ns, kind, version)
-        .create(&pp, &dynobj)
-        .await
-    {
+    match dry_run(&ray_api(client, ns, version, kind), &obj).await {
         Ok(_) => Verdict::Allowed,
         // `rayclusters.ray.io "x" is forbidden: ValidatingAdmissionPolicy 'p' with binding 'b'
         // denied request: <message>`
@@ -413,6 +397,20 @@ fn as_rayjob(cluster: &Value) -> Option<Value> {
     Some(job)
 }
 
+/// Case `c` with its objects wrapped by `wrap` into objects of `kind` (same rule, path, message,
+/// severity and gates); None when `wrap` gives none.
+fn wrapped(
+    c: &rule_cases::Case,
+    kind: Kind,
+    wrap: impl Fn(&Value) -> Option<Value>,
+) -> Option<rule_cases::Case> {
+    let mut e = rule_cases::case(c.id, &c.path, &c.msg, wrap(&c.bad)?, wrap(&c.good)?)
+        .kind(kind)
+        .gates(c.gates);
+    e.severity = c.severity;
+    Some(e)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exported_policies_agree_with_validate_on_samples_and_rule_table() {
     let client = cp().client();
@@ -422,19 +420,7 @@ async fn exported_policies_agree_with_validate_on_samples_and_rule_table() {
     let embedded: Vec<rule_cases::Case> = cases
         .iter()
         .filter(|c| c.old.is_none())
-        .filter_map(|c| {
-            let mut e = rule_cases::case(
-                c.id,
-                &c.path,
-                &c.msg,
-                as_rayjob(&c.bad)?,
-                as_rayjob(&c.good)?,
-            )
-            .kind(Kind::RayJob)
-            .gates(c.gates);
-            e.severity = c.severity;
-            Some(e)
-        })
+        .filter_map(|c| wrapped(c, Kind::RayJob, as_rayjob))
         .collect();
     cases.extend(embedded);
     // The kinds' own table, and its RayJob cases as the jobTemplate of a RayCronJob.
@@ -443,19 +429,7 @@ async fn exported_policies_agree_with_validate_on_samples_and_rule_table() {
         .iter()
         .filter(|c| c.kind == Kind::RayJob && c.old.is_none())
         .filter(|c| !c.id.starts_with("JM") && c.id != "JST1")
-        .map(|c| {
-            let mut e = rule_cases::case(
-                c.id,
-                &c.path,
-                &c.msg,
-                as_cronjob(&c.bad),
-                as_cronjob(&c.good),
-            )
-            .kind(Kind::RayCronJob)
-            .gates(c.gates);
-            e.severity = c.severity;
-            e
-        })
+        .filter_map(|c| wrapped(c, Kind::RayCronJob, |j| Some(as_cronjob(j))))
         .collect();
     cases.extend(kinds);
     cases.extend(templated);
@@ -572,14 +546,18 @@ async fn exported_policies_agree_with_validate_on_samples_and_rule_table() {
     );
 }
 
-/// A server-side dry-run create that must succeed: the object as it would be stored.
-async fn dry_create(api: &Api<DynamicObject>, obj: &Value) -> DynamicObject {
-    let dynobj: DynamicObject = serde_json::from_value(obj.clone()).unwrap();
+/// A server-side dry-run create of `obj`.
+async fn dry_run(api: &Api<DynamicObject>, obj: &Value) -> kube::Result<DynamicObject> {
     let pp = PostParams {
         dry_run: true,
         ..Default::default()
     };
-    api.create(&pp, &dynobj)
+    api.create(&pp, &to_dynamic(obj.clone())).await
+}
+
+/// A server-side dry-run create that must succeed: the object as it would be stored.
+async fn dry_create(api: &Api<DynamicObject>, obj: &Value) -> DynamicObject {
+    dry_run(api, obj)
         .await
         .unwrap_or_else(|e| panic!("dry-run create: {e}"))
 }
@@ -684,15 +662,7 @@ async fn validations_have_no_field_path_and_denials_name_no_field() {
     let mut bad = common::base();
     bad["metadata"] = json!({"name": "field-path", "namespace": set.ns});
     bad["spec"]["workerGroupSpecs"][0]["minReplicas"] = json!(9);
-    let dynobj: DynamicObject = serde_json::from_value(bad.clone()).unwrap();
-    let pp = PostParams {
-        dry_run: true,
-        ..Default::default()
-    };
-    let s = match rayclusters(&client, &set.ns, "v1")
-        .create(&pp, &dynobj)
-        .await
-    {
+    let s = match dry_run(&rayclusters(&client, &set.ns, "v1"), &bad).await {
         Err(kube::Error::Api(s)) => s,
         other => panic!("expected a denial, got {other:?}"),
     };

@@ -14,7 +14,8 @@ use crate::rules::crd::unsupported_value;
 use crate::rules::k8s::{go_string_slice, is_dns1035_label};
 use crate::rules::kinds::{
     MAX_RAYCRONJOB_NAME_LENGTH, MAX_RAYJOB_NAME_LENGTH, MAX_RAYSERVICE_NAME_LENGTH,
-    RAYSERVICE_UPGRADE_TYPES, RG_SUBMISSION_MODE, SUBMISSION_MODES,
+    RAYJOB_SPEC_INVALID as INV, RAYSERVICE_SPEC_INVALID as SINV, RAYSERVICE_UPGRADE_TYPES,
+    RG_SUBMISSION_MODE, SUBMISSION_MODES,
 };
 use crate::violation::FeatureGates;
 
@@ -35,8 +36,6 @@ impl KindPolicy {
     }
 }
 
-const INV: &str = "The RayJob spec is invalid: ";
-const SINV: &str = "The RayService spec is invalid: ";
 const NAME: &str = "object.metadata.name";
 
 /// `ValidateRayJobMetadata` / the name part of `ValidateRayServiceMetadata` (the name is set

@@ -194,13 +194,8 @@ pub fn not_exported_for(kind: Kind, gates: &FeatureGates) -> Vec<NotExported> {
     kinds::not_exported(kind, gates)
 }
 
-/// The kinds that get a policy, in export order.
-pub const KINDS: [Kind; 4] = [
-    Kind::RayCluster,
-    Kind::RayJob,
-    Kind::RayService,
-    Kind::RayCronJob,
-];
+/// The kinds that get a policy, in export order (every kind, [`Kind::ALL`]).
+pub const KINDS: [Kind; 4] = Kind::ALL;
 
 /// The rule → exported table of docs/policy.md (checked by `tests/cli_policy.rs`): every rule
 /// id, whether the default gates export it, else whether some gate setting does, else why not.
@@ -272,7 +267,7 @@ fn resource_rules(kind: Kind) -> Value {
             "apiGroups": ["ray.io"],
             "apiVersions": ["v1"],
             "operations": ["CREATE", "UPDATE"],
-            "resources": [plural(kind)],
+            "resources": [kind.plural()],
             "scope": "Namespaced"
         }]
     })
@@ -280,10 +275,6 @@ fn resource_rules(kind: Kind) -> Value {
 
 fn labels() -> Value {
     json!({"app.kubernetes.io/part-of": "raygate", "app.kubernetes.io/component": "admission-policy"})
-}
-
-fn plural(kind: Kind) -> String {
-    format!("{}s", kind.name().to_ascii_lowercase())
 }
 
 /// Names of the exported objects.

@@ -25,6 +25,10 @@ pub const MAX_RAYSERVICE_NAME_LENGTH: usize = super::kuberay::MAX_RAYCLUSTER_NAM
 pub const MAX_RAYCRONJOB_NAME_LENGTH: usize = MAX_RAYJOB_NAME_LENGTH - 11;
 pub const INITIALIZING_TIMEOUT_ANNOTATION: &str = "ray.io/initializing-timeout";
 pub const CLUSTER_SELECTOR_KEY: &str = "ray.io/cluster";
+/// KubeRay's prefix of the `ValidateRayJobSpec` messages.
+pub const RAYJOB_SPEC_INVALID: &str = "The RayJob spec is invalid: ";
+/// KubeRay's prefix of the `ValidateRayServiceSpec` messages.
+pub const RAYSERVICE_SPEC_INVALID: &str = "The RayService spec is invalid: ";
 
 /// raygate's own rule ids for these kinds.
 pub const RG_SELECTOR_IGNORES_SPEC: &str = "RG-JOB-SELECTOR-IGNORES-SPEC";
@@ -625,7 +629,7 @@ fn rayjob_spec(
         c.ordered
             .push(Violation::error(id, path, format!("{wrap}{msg}")));
     };
-    const INV: &str = "The RayJob spec is invalid: ";
+    const INV: &str = RAYJOB_SPEC_INVALID;
     let suspend = spec.suspend == Some(true);
     let shutdown = spec.shutdown_after_job_finishes == Some(true);
     let ttl = spec.ttl_seconds_after_finished.unwrap_or(0);
@@ -1164,7 +1168,7 @@ fn rayservice(
     let svc: Option<v1::RayService> =
         typed_via::<v1alpha1::RayService, v1::RayService>(obj, alpha, c);
     let Some(svc) = svc else { return };
-    const INV: &str = "The RayService spec is invalid: ";
+    const INV: &str = RAYSERVICE_SPEC_INVALID;
 
     // ValidateRayServiceMetadata
     let meta = svc.metadata.as_ref();
@@ -1349,7 +1353,7 @@ fn upgrade_options(
     us: Option<&v1::RayServiceUpgradeStrategy>,
     c: &mut Collect,
 ) {
-    const INV: &str = "The RayService spec is invalid: ";
+    const INV: &str = RAYSERVICE_SPEC_INVALID;
     let up = "spec.upgradeStrategy.clusterUpgradeOptions";
     let mut e = |id: &str, path: String, msg: &str| {
         c.ordered
