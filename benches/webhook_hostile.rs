@@ -140,6 +140,7 @@ async fn level(
     normal: Bytes,
 ) -> Row {
     let pid = srv.srv.pid();
+    let idle = support::proc_status_kib(pid, "VmRSS:");
     let hconns = connect_n(srv, opts.connections).await;
     let nconns = if opts.share {
         vec![hconns[0].clone()]
@@ -238,7 +239,7 @@ async fn level(
         normal_p99: pct(0.99),
         normal_errors: nerr.load(Ordering::SeqCst),
         rss_peak_mib: rss_peak.max(hwm) as f64 / 1024.0,
-        idle_rss_mib: 0.0,
+        idle_rss_mib: idle as f64 / 1024.0,
     }
 }
 
@@ -272,10 +273,7 @@ fn main() {
         for &n in &opts.in_flight {
             // a fresh server per level: its peak RSS is this level's
             let srv = support::start_raygate(&opts.server_args, "warn");
-            let idle = support::proc_status_kib(srv.srv.pid(), "VmRSS:");
-            let mut row = level(&srv, &opts, n, hostile.clone(), normal.clone()).await;
-            row.idle_rss_mib = idle as f64 / 1024.0;
-            rows.push(row);
+            rows.push(level(&srv, &opts, n, hostile.clone(), normal.clone()).await);
         }
         rows
     });

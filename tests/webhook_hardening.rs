@@ -20,6 +20,13 @@ async fn validate_small(conn: &mut client::Conn) -> u16 {
         .0
 }
 
+/// A RayCluster named `big` whose one annotation is `annotation_bytes` long.
+fn big_cluster(annotation_bytes: usize) -> serde_json::Value {
+    json!({"apiVersion": "ray.io/v1", "kind": "RayCluster",
+        "metadata": {"name": "big", "namespace": "default",
+                     "annotations": {"a": "x".repeat(annotation_bytes)}}, "spec": {}})
+}
+
 /// Issue #14 (7): a `\n` in an object name forged a log line in `--log-format text`, and NUL
 /// and ESC bytes reached the log. Every field is now escaped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,9 +193,7 @@ async fn idle_connection_floods_leave_healthz_and_the_webhook_answering() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_limit_bodies_are_answered_413_in_review_form() {
     let srv = start(|o| o.body_limit = 64 * 1024).await;
-    let big = json!({"apiVersion": "ray.io/v1", "kind": "RayCluster",
-        "metadata": {"name": "big", "namespace": "default",
-                     "annotations": {"a": "x".repeat(200 * 1024)}}, "spec": {}});
+    let big = big_cluster(200 * 1024);
     for proto in [Proto::H2, Proto::H1] {
         for (path, kind) in [
             ("/validate-ray-io-v1-raycluster", "AdmissionReview"),
@@ -230,9 +235,7 @@ async fn large_reviews_take_bounded_slots_and_excess_is_told_to_back_off() {
         o.large_queue = 2;
     })
     .await;
-    let big = json!({"apiVersion": "ray.io/v1", "kind": "RayCluster",
-        "metadata": {"name": "big", "namespace": "default",
-                     "annotations": {"a": "x".repeat(1024 * 1024)}}, "spec": {}});
+    let big = big_cluster(1024 * 1024);
     let body = review("u", "CREATE", Some(&big), None);
     let mut tasks = Vec::new();
     for _ in 0..12 {
@@ -271,9 +274,7 @@ async fn waiting_large_reviews_do_not_stall_their_http2_connection() {
         o.request_timeout = Duration::from_secs(5);
     })
     .await;
-    let big = json!({"apiVersion": "ray.io/v1", "kind": "RayCluster",
-        "metadata": {"name": "big", "namespace": "default",
-                     "annotations": {"a": "x".repeat(1024 * 1024)}}, "spec": {}});
+    let big = big_cluster(1024 * 1024);
     let body =
         bytes::Bytes::from(serde_json::to_vec(&review("u", "CREATE", Some(&big), None)).unwrap());
     let conn = srv.conn(Proto::H2).await;
