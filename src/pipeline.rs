@@ -41,20 +41,16 @@ pub struct Finding {
     /// Width to underline.
     #[serde(skip)]
     pub len: usize,
-    /// The source line (or a window of it, for long lines), for display.
+    /// The whole source line, for display (`None` past [`SNIPPET_MAX_BYTES`]); the renderer
+    /// (annotate-snippets) trims a long line to a window around the column.
     #[serde(skip)]
-    pub source: Option<Snippet>,
+    pub source: Option<String>,
 }
 
-/// A source line for display, with the 1-based column of the finding within `text`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snippet {
-    pub text: String,
-    pub col: usize,
-}
-
-/// Longest source line shown as is; longer ones are shown as a window around the column.
-pub const SNIPPET_CHARS: usize = 160;
+/// Longest source line kept for display. A longer one (minified JSON, a huge scalar) is not
+/// kept: the finding then shows `--> file:line:col` and the field without the line, and a
+/// finding costs at most this much memory.
+pub const SNIPPET_MAX_BYTES: usize = 16 * 1024;
 
 /// What happened to one document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -96,7 +92,7 @@ pub struct DocReport {
 }
 
 impl DocReport {
-    pub fn unreadable(message: String, line: usize, col: usize, source: Option<Snippet>) -> Self {
+    pub fn unreadable(message: String, line: usize, col: usize, source: Option<String>) -> Self {
         DocReport {
             line,
             api_version: None,
@@ -157,35 +153,16 @@ pub struct Checker {
     pub reject: Vec<crate::kinds::KindPattern>,
 }
 
-fn source_line(text: &str, line_offset: usize, line: usize, col: usize) -> Option<Snippet> {
+fn source_line(text: &str, line_offset: usize, line: usize) -> Option<String> {
     let idx = line.checked_sub(line_offset + 1)?;
-    let l = text.lines().nth(idx)?.trim_end_matches('\r');
-    Some(snippet(l, col))
+    snippet(text.lines().nth(idx)?)
 }
 
-/// Cuts a long line to a window of [`SNIPPET_CHARS`] around `col` (marked with `…`).
-pub fn snippet(line: &str, col: usize) -> Snippet {
-    let n = line.chars().count();
-    if n <= SNIPPET_CHARS {
-        return Snippet {
-            text: line.to_string(),
-            col,
-        };
-    }
-    let start = col
-        .saturating_sub(SNIPPET_CHARS / 3)
-        .min(n.saturating_sub(SNIPPET_CHARS));
-    let mut text = String::new();
-    let mut c = col - start.min(col.saturating_sub(1));
-    if start > 0 {
-        text.push('…');
-        c += 1;
-    }
-    text.extend(line.chars().skip(start).take(SNIPPET_CHARS));
-    if start + SNIPPET_CHARS < n {
-        text.push('…');
-    }
-    Snippet { text, col: c }
+/// The line kept for display: without its CR, and `None` when longer than
+/// [`SNIPPET_MAX_BYTES`].
+pub fn snippet(line: &str) -> Option<String> {
+    let l = line.trim_end_matches('\r');
+    (l.len() <= SNIPPET_MAX_BYTES).then(|| l.to_string())
 }
 
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
@@ -231,7 +208,7 @@ impl Checker {
                         e.message.clone(),
                         e.line,
                         e.col,
-                        source_line(text, line_offset, e.line, e.col),
+                        source_line(text, line_offset, e.line),
                     )),
                 }
             }
@@ -291,7 +268,7 @@ impl Checker {
             line: loc.line,
             column: loc.col,
             len: loc.len,
-            source: source_line(text, line_offset, loc.line, loc.col),
+            source: source_line(text, line_offset, loc.line),
         }
     }
 
@@ -537,7 +514,7 @@ pub fn default_chunk(chunk: &Chunk) -> Vec<Defaulted> {
                     rule: "YAML".into(),
                     severity: Severity::Error,
                     path: String::new(),
-                    source: source_line(&chunk.text, chunk.line_offset, e.line, e.col),
+                    source: source_line(&chunk.text, chunk.line_offset, e.line),
                     message: e.message,
                     help: None,
                     line: e.line,
@@ -998,18 +975,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn snippet_windows_long_lines_and_keeps_the_column() {
-        let short = snippet("  minReplicas: 5", 3);
-        assert_eq!((short.text.as_str(), short.col), ("  minReplicas: 5", 3));
-        let line: String = (0..1000)
-            .map(|i| char::from(b'a' + (i % 26) as u8))
-            .collect();
-        for col in [1, 50, 500, 999, 1000] {
-            let s = snippet(&line, col);
-            assert!(s.text.chars().count() <= SNIPPET_CHARS + 2);
-            let at = s.text.chars().nth(s.col - 1).unwrap();
-            assert_eq!(at, line.chars().nth(col - 1).unwrap(), "col {col}");
-        }
+    fn snippet_keeps_whole_lines_up_to_the_cap() {
+        assert_eq!(
+            snippet("  minReplicas: 5\r").as_deref(),
+            Some("  minReplicas: 5")
+        );
+        let at_cap = "a".repeat(SNIPPET_MAX_BYTES);
+        assert_eq!(snippet(&at_cap).as_deref(), Some(at_cap.as_str()));
+        assert_eq!(snippet(&format!("{at_cap}b")), None);
     }
 
     #[test]
@@ -1024,9 +997,6 @@ mod tests {
         assert_eq!(r[1].status, DocStatus::Invalid);
         let s1 = r[1].findings.iter().find(|f| f.rule == "S1").expect("S1");
         assert_eq!((s1.line, s1.column), (22, 9));
-        assert_eq!(
-            s1.source.as_ref().map(|s| s.text.as_str()),
-            Some("        containers: []")
-        );
+        assert_eq!(s1.source.as_deref(), Some("        containers: []"));
     }
 }

@@ -143,21 +143,27 @@ fn plan_stderr(dir: &std::path::Path, name: &str, text: &str) -> String {
 /// `--> <input>:L:C` instead of the file name, a snippet column that disagreed with the header
 /// for long lines, and Rust Debug output (`budget breached: Nodes { nodes: 250001 }`). It now
 /// prints what `validate` prints: `error[RULE]: message`, `--> file:line:col`, the source line
-/// (a window of it for long lines) with the field underlined and named.
+/// (trimmed around the column when long; left out past 16 KiB) with the field underlined and
+/// named.
 #[test]
 fn plan_errors_name_the_file_line_and_column_like_validate() {
     let dir = tempfile::tempdir().expect("tempdir");
     let f = |n: &str| dir.path().join(n).display().to_string();
     let rc = "rayCluster: {apiVersion: ray.io/v1, kind: RayCluster, spec: {}}\n";
 
+    // `pods:` with `n` pods on one line, then one with a misspelt field
+    let pods_line = |n: usize| {
+        let pods: Vec<String> = (0..n)
+            .map(|i| format!("{{name: w{i}, group: g}}"))
+            .collect();
+        format!(
+            "pods: [{}, {{name: x, group: g, phaze: Running}}]",
+            pods.join(", ")
+        )
+    };
+
     // a long line: the header's column and the caret agree
-    let pods: Vec<String> = (0..300)
-        .map(|i| format!("{{name: w{i}, group: g}}"))
-        .collect();
-    let line2 = format!(
-        "pods: [{}, {{name: x, group: g, phaze: Running}}]",
-        pods.join(", ")
-    );
+    let line2 = pods_line(300);
     let col = line2.find("phaze").unwrap() + 1;
     let err = plan_stderr(dir.path(), "long.yaml", &format!("{rc}{line2}\n"));
     assert!(
@@ -174,7 +180,7 @@ fn plan_errors_name_the_file_line_and_column_like_validate() {
         .find(|l| l.starts_with("2 | "))
         .expect("source line");
     let carets = lines.iter().find(|l| l.contains('^')).expect("caret line");
-    // the window starts with a multi-byte `…`: compare characters, not bytes
+    // compare characters, not bytes
     let at = carets.chars().position(|c| c == '^').unwrap();
     let under: String = src.chars().skip(at).take(5).collect();
     assert_eq!(under, "phaze", "{err}");
@@ -183,6 +189,20 @@ fn plan_errors_name_the_file_line_and_column_like_validate() {
         src.chars().count() < 200,
         "the long line is windowed: {err}"
     );
+
+    // a line over the 16 KiB kept for display: the location and the field, no source line
+    let line2 = pods_line(1000);
+    assert!(line2.len() > raygate::pipeline::SNIPPET_MAX_BYTES);
+    let col = line2.find("phaze").unwrap() + 1;
+    let err = plan_stderr(dir.path(), "longer.yaml", &format!("{rc}{line2}\n"));
+    assert!(
+        err.contains(&format!(
+            "--> {}:2:{col}\n = field: pods[1000].phaze\n",
+            f("longer.yaml")
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("2 | "), "{err}");
 
     // more nodes than the reader takes: a clean message at a place, no Debug output
     let err = plan_stderr(

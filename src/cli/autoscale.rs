@@ -210,7 +210,7 @@ pub fn plan_file(path: &Path) -> Result<Plan, String> {
     Ok(crate::autoscale::plan(&input))
 }
 
-/// `e` in `validate`'s human form (long source lines shown as a window around the column).
+/// `e` in `validate`'s human form (a long source line is trimmed around the column).
 fn render_error(e: &ScenarioError) -> String {
     let finding = Finding {
         rule: e.rule.into(),
@@ -221,7 +221,7 @@ fn render_error(e: &ScenarioError) -> String {
         line: e.line,
         column: e.col,
         len: e.len,
-        source: e.source.as_deref().map(|l| snippet(l, e.col)),
+        source: e.source.as_deref().and_then(snippet),
     };
     let mut out = String::new();
     crate::cli::output::human_finding(&e.file, None, &finding, &mut out);

@@ -109,65 +109,74 @@ fn sev_word(s: Severity) -> &'static str {
     }
 }
 
-/// rustc-style rendering of one finding.
+/// rustc-style rendering of one finding, by annotate-snippets.
 ///
 /// `object` (`RayCluster ns/name`) goes into the header: `error[W5]: RayCluster ns/a: message`.
+/// The source line is shown with the field underlined and named; without it (no position, or a
+/// line longer than [`crate::pipeline::SNIPPET_MAX_BYTES`]) the location and a `= field:` note.
 pub fn human_finding(path: &str, object: Option<&str>, f: &Finding, out: &mut String) {
-    match object {
-        Some(o) => {
-            let _ = writeln!(
-                out,
-                "{}[{}]: {o}: {}",
-                sev_word(f.severity),
-                f.rule,
-                f.message
+    use annotate_snippets::{AnnotationKind, Element, Level, Origin, Renderer, Snippet};
+    let level = match f.severity {
+        Severity::Error => Level::ERROR,
+        Severity::Warning => Level::WARNING,
+    };
+    let title = match object {
+        Some(o) => format!("{o}: {}", f.message),
+        None => f.message.clone(),
+    };
+    let mut elements: Vec<Element> = Vec::new();
+    // The byte range of `len` characters from the 1-based `column`, when it is on the line.
+    let span = f.source.as_deref().filter(|_| f.line > 0).and_then(|text| {
+        let mut at = text.char_indices().map(|(i, _)| i).chain([text.len()]);
+        let start = at.nth(f.column.checked_sub(1)?)?;
+        let end = text[start..]
+            .char_indices()
+            .nth(f.len.max(1))
+            .map_or(text.len(), |(i, _)| start + i);
+        Some((text, start..end))
+    });
+    match span {
+        Some((text, range)) => {
+            let mark = AnnotationKind::Primary.span(range);
+            let mark = if f.path.is_empty() {
+                mark
+            } else {
+                mark.label(f.path.as_str())
+            };
+            elements.push(
+                Snippet::source(text)
+                    .line_start(f.line)
+                    .path(path)
+                    .annotation(mark)
+                    .into(),
             );
         }
         None => {
-            let _ = writeln!(out, "{}[{}]: {}", sev_word(f.severity), f.rule, f.message);
-        }
-    }
-    if f.line == 0 {
-        let _ = writeln!(out, "  --> {path}");
-        if let Some(h) = &f.help {
-            let _ = writeln!(out, "   = help: {h}");
-        }
-        out.push('\n');
-        return;
-    }
-    let ln = f.line.to_string();
-    let pad = " ".repeat(ln.len());
-    let _ = writeln!(out, "{pad}--> {path}:{}:{}", f.line, f.column);
-    match &f.source {
-        Some(src) => {
-            let _ = writeln!(out, "{pad} |");
-            let _ = writeln!(out, "{ln} | {}", src.text);
-            // Keep tabs so the carets line up under the field.
-            let caret_pad: String = src
-                .text
-                .chars()
-                .chain(std::iter::repeat(' '))
-                .take(src.col.saturating_sub(1))
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
-            let carets = "^".repeat(f.len.max(1));
-            if f.path.is_empty() {
-                let _ = writeln!(out, "{pad} | {caret_pad}{carets}");
+            let origin = Origin::path(path);
+            elements.push(if f.line == 0 {
+                origin.into()
             } else {
-                let _ = writeln!(out, "{pad} | {caret_pad}{carets} {}", f.path);
-            }
-            let _ = writeln!(out, "{pad} |");
-        }
-        None => {
-            if !f.path.is_empty() {
-                let _ = writeln!(out, "{pad} = field: {}", f.path);
+                origin.line(f.line).char_column(f.column).into()
+            });
+            if f.line > 0 && !f.path.is_empty() {
+                elements.push(
+                    Level::NOTE
+                        .with_name("field")
+                        .message(f.path.as_str())
+                        .into(),
+                );
             }
         }
     }
     if let Some(h) = &f.help {
-        let _ = writeln!(out, "{pad} = help: {h}");
+        elements.push(Level::HELP.message(h.as_str()).into());
     }
-    out.push('\n');
+    let group = level
+        .primary_title(title)
+        .id(f.rule.as_str())
+        .elements(elements);
+    out.push_str(&Renderer::plain().render(&[group]));
+    out.push_str("\n\n");
 }
 
 /// Human rendering of one file (findings only, or one summary line with `summary`).
@@ -620,4 +629,46 @@ pub fn sarif_report(files: &[FileReport], s: &Summary, o: &SarifOptions) -> Stri
     let mut out = serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".into());
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(line: usize, column: usize, source: Option<&str>) -> Finding {
+        Finding {
+            rule: "W5".into(),
+            severity: Severity::Warning,
+            path: "spec.x".into(),
+            message: "bad".into(),
+            help: Some("fix it".into()),
+            line,
+            column,
+            len: 3,
+            source: source.map(String::from),
+        }
+    }
+
+    fn human(f: &Finding) -> String {
+        let mut out = String::new();
+        human_finding("f.yaml", Some("RayCluster ns/a"), f, &mut out);
+        out
+    }
+
+    #[test]
+    fn human_findings_keep_the_location_the_field_and_the_help() {
+        assert_eq!(
+            human(&finding(7, 3, Some("  x: 1"))),
+            "warning[W5]: RayCluster ns/a: bad\n --> f.yaml:7:3\n  |\n7 |   x: 1\n  |   ^^^ spec.x\n  |\n  = help: fix it\n\n"
+        );
+        // No position: the file alone.
+        assert_eq!(
+            human(&finding(0, 0, None)),
+            "warning[W5]: RayCluster ns/a: bad\n--> f.yaml\n = help: fix it\n\n"
+        );
+        // No source line (too long), or a column past its end: the location and the field.
+        let no_line = "warning[W5]: RayCluster ns/a: bad\n--> f.yaml:7:30\n = field: spec.x\n = help: fix it\n\n";
+        assert_eq!(human(&finding(7, 30, None)), no_line);
+        assert_eq!(human(&finding(7, 30, Some("  x: 1"))), no_line);
+    }
 }
