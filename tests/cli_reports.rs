@@ -229,7 +229,9 @@ fn junit_has_time_and_file_and_names_that_survive_moved_lines() {
         }
         assert!(x.contains("<testsuites name=\"raygate validate\"") && x.contains(" time=\""));
         assert!(
-            x.contains("<failure type=\"W5\"") && x.contains("[NP1]"),
+            x.contains("<failure message=\"worker group")
+                && x.contains(" type=\"W5\">")
+                && x.contains("[NP1]"),
             "{x}"
         );
         assert!(x.contains("help: enable the gate"), "{x}");

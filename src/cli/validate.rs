@@ -152,7 +152,6 @@ pub fn run(args: ValidateArgs) -> ExitCode {
         Format::Json => output::json_report(&kept, &summary),
         Format::Junit => output::junit_report(
             &kept,
-            &summary,
             u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
         ),
         Format::Sarif => {

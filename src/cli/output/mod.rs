@@ -290,22 +290,9 @@ pub fn json_report(files: &[FileReport], s: &Summary) -> String {
     out
 }
 
-fn xml_escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&apos;"),
-            // XML 1.0 forbids most control characters even as references.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => o.push('\u{FFFD}'),
-            '\u{FFFE}' | '\u{FFFF}' => o.push('\u{FFFD}'),
-            c => o.push(c),
-        }
-    }
-    o
+/// `U+FFFE` and `U+FFFF` are not XML characters; quick-junit drops the C0 controls itself.
+fn xml_text(s: &str) -> String {
+    s.replace(['\u{FFFE}', '\u{FFFF}'], "\u{FFFD}")
 }
 
 /// Test case names that do not change when lines move: `RayCluster team-a/name`, or for a
@@ -333,113 +320,82 @@ fn case_names(f: &FileReport) -> Vec<String> {
         .collect()
 }
 
-fn secs(nanos: u64) -> String {
-    format!("{:.6}", nanos as f64 / 1e9)
-}
-
-/// JUnit XML: one testsuite per file, one testcase per document (`file`, `time` on each;
-/// names from [`case_names`]). `total_nanos` is the run's wall-clock time.
-pub fn junit_report(files: &[FileReport], s: &Summary, total_nanos: u64) -> String {
-    let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        o,
-        "<testsuites name=\"raygate validate\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\">",
-        s.documents,
-        s.invalid,
-        s.unreadable,
-        s.skipped,
-        secs(total_nanos)
-    );
+/// JUnit XML by quick-junit: one testsuite per file, one testcase per document (`file`, `line`
+/// and `time` on each; names from [`case_names`]). An invalid document is a `failure` (the
+/// first error's rule and message; every error in the text), an unreadable one an `error`, a
+/// skipped one `skipped`; warnings go to `system-out`. `total_nanos` is the run's wall-clock
+/// time.
+pub fn junit_report(files: &[FileReport], total_nanos: u64) -> String {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    use std::time::Duration;
+    let mut report = Report::new("raygate validate");
     for f in files {
-        let mut fs = Summary::default();
-        fs.add(f);
-        let file_nanos: u64 = f.documents.iter().map(|d| d.nanos).sum();
-        let _ = writeln!(
-            o,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\" file=\"{}\">",
-            xml_escape(&f.path),
-            fs.documents,
-            fs.invalid,
-            fs.unreadable,
-            fs.skipped,
-            secs(file_nanos),
-            xml_escape(&f.path)
-        );
+        let mut suite = TestSuite::new(xml_text(&f.path));
+        suite.set_time(Duration::from_nanos(
+            f.documents.iter().map(|d| d.nanos).sum(),
+        ));
+        suite.extra.insert("file".into(), xml_text(&f.path).into());
         for (d, name) in f.documents.iter().zip(case_names(f)) {
-            let _ = write!(
-                o,
-                "    <testcase name=\"{}\" classname=\"{}\" file=\"{}\" line=\"{}\" time=\"{}\"",
-                xml_escape(&name),
-                xml_escape(&f.path),
-                xml_escape(&f.path),
-                d.line,
-                secs(d.nanos)
-            );
-            let body: Vec<&Finding> = d.findings.iter().collect();
-            match d.status {
-                DocStatus::Skipped => {
-                    let _ = writeln!(
-                        o,
-                        "><skipped message=\"{}\"/></testcase>",
-                        xml_escape(d.note.as_deref().unwrap_or("not checked"))
-                    );
+            let line = |x: &Finding| {
+                let mut t = format!(
+                    "{}:{}:{}: [{}] {}: {}",
+                    f.path, x.line, x.column, x.rule, x.path, x.message
+                );
+                if let Some(h) = &x.help {
+                    let _ = write!(t, " (help: {h})");
                 }
-                DocStatus::Valid if body.is_empty() => {
-                    o.push_str("/>\n");
+                t
+            };
+            let errors: Vec<&Finding> = d
+                .findings
+                .iter()
+                .filter(|x| x.severity == Severity::Error)
+                .collect();
+            let status = match (d.status, errors.first()) {
+                (DocStatus::Skipped, _) => {
+                    let mut st = TestCaseStatus::skipped();
+                    st.set_message(xml_text(d.note.as_deref().unwrap_or("not checked")));
+                    st
                 }
-                _ => {
-                    o.push_str(">\n");
-                    let tag = if d.status == DocStatus::Unreadable {
-                        "error"
+                (DocStatus::Invalid | DocStatus::Unreadable, Some(first)) => {
+                    let kind = if d.status == DocStatus::Unreadable {
+                        NonSuccessKind::Error
                     } else {
-                        "failure"
+                        NonSuccessKind::Failure
                     };
-                    let line = |x: &Finding| {
-                        let mut t = format!(
-                            "{}:{}:{}: [{}] {}: {}",
-                            f.path, x.line, x.column, x.rule, x.path, x.message
-                        );
-                        if let Some(h) = &x.help {
-                            let _ = write!(t, " (help: {h})");
-                        }
-                        t
-                    };
-                    let errors: Vec<&&Finding> = body
-                        .iter()
-                        .filter(|x| x.severity == Severity::Error)
-                        .collect();
-                    if let Some(first) = errors.first() {
-                        let mut text = String::new();
-                        for x in &errors {
-                            let _ = writeln!(text, "{}", line(x));
-                        }
-                        let _ = writeln!(
-                            o,
-                            "      <{tag} type=\"{}\" message=\"{}\">{}</{tag}>",
-                            xml_escape(&first.rule),
-                            xml_escape(&first.message),
-                            xml_escape(&text)
-                        );
-                    }
-                    let warns: Vec<&&Finding> = body
-                        .iter()
-                        .filter(|x| x.severity == Severity::Warning)
-                        .collect();
-                    if !warns.is_empty() {
-                        let mut text = String::new();
-                        for x in warns {
-                            let _ = writeln!(text, "warning: {}", line(x));
-                        }
-                        let _ = writeln!(o, "      <system-out>{}</system-out>", xml_escape(&text));
-                    }
-                    o.push_str("    </testcase>\n");
+                    let mut st = TestCaseStatus::non_success(kind);
+                    let text: String = errors.iter().map(|x| line(x) + "\n").collect();
+                    st.set_type(xml_text(&first.rule))
+                        .set_message(xml_text(&first.message))
+                        .set_description(xml_text(&text));
+                    st
                 }
+                _ => TestCaseStatus::success(),
+            };
+            let mut case = TestCase::new(xml_text(&name), status);
+            case.set_classname(xml_text(&f.path))
+                .set_time(Duration::from_nanos(d.nanos));
+            case.extra.insert("file".into(), xml_text(&f.path).into());
+            case.extra.insert("line".into(), d.line.to_string().into());
+            let warnings: String = d
+                .findings
+                .iter()
+                .filter(|x| x.severity == Severity::Warning)
+                .map(|x| format!("warning: {}\n", line(x)))
+                .collect();
+            if !warnings.is_empty() {
+                case.set_system_out(xml_text(&warnings));
             }
+            suite.add_test_case(case);
         }
-        o.push_str("  </testsuite>\n");
+        report.add_test_suite(suite);
     }
-    o.push_str("</testsuites>\n");
-    o
+    report.set_time(Duration::from_nanos(total_nanos));
+    let mut out = report
+        .to_string()
+        .unwrap_or_else(|e| format!("<!-- raygate: JUnit serialization failed: {e} -->"));
+    out.push('\n');
+    out
 }
 
 /// Where SARIF paths are relative to, and where rule docs live.
@@ -670,5 +626,17 @@ mod tests {
         let no_line = "warning[W5]: RayCluster ns/a: bad\n--> f.yaml:7:30\n = field: spec.x\n = help: fix it\n\n";
         assert_eq!(human(&finding(7, 30, None)), no_line);
         assert_eq!(human(&finding(7, 30, Some("  x: 1"))), no_line);
+    }
+
+    #[test]
+    fn junit_text_has_no_non_xml_characters() {
+        assert_eq!(xml_text("a\u{FFFE}b\u{FFFF}"), "a\u{FFFD}b\u{FFFD}");
+        let f = FileReport {
+            path: "x\u{FFFF}.yaml".into(),
+            documents: Vec::new(),
+        };
+        let x = junit_report(&[f], 0);
+        assert!(x.contains("<testsuite name=\"x\u{FFFD}.yaml\""), "{x}");
+        assert!(!x.contains('\u{FFFF}'), "{x}");
     }
 }
