@@ -4,6 +4,7 @@ use crate::pipeline::{DocStatus, FileReport, Finding};
 use crate::violation::Severity;
 use serde::Serialize;
 use serde_json::json;
+use serde_sarif::sarif;
 use std::fmt::Write as _;
 
 /// `-o` values.
@@ -456,9 +457,12 @@ fn artifact_location(
     path: &str,
     srcroot: Option<&std::path::Path>,
     cwd: Option<&std::path::Path>,
-) -> serde_json::Value {
+) -> sarif::ArtifactLocation {
     if path == "<stdin>" {
-        return json!({"uri": "stdin", "description": {"text": "standard input"}});
+        return sarif::ArtifactLocation::builder()
+            .uri("stdin")
+            .description(sarif::Message::builder().text("standard input").build())
+            .build();
     }
     let p = std::path::Path::new(path);
     let clean: std::path::PathBuf = p
@@ -475,114 +479,171 @@ fn artifact_location(
                 .components()
                 .any(|c| matches!(c, std::path::Component::ParentDir))
         {
-            return json!({"uri": uri_path(&rel.to_string_lossy()), "uriBaseId": "%SRCROOT%"});
+            return sarif::ArtifactLocation::builder()
+                .uri(uri_path(&rel.to_string_lossy()))
+                .uri_base_id("%SRCROOT%")
+                .build();
         }
-        return json!({"uri": format!("file://{}", uri_path(&abs.to_string_lossy()))});
+        return sarif::ArtifactLocation::builder()
+            .uri(format!("file://{}", uri_path(&abs.to_string_lossy())))
+            .build();
     }
-    json!({"uri": uri_path(&clean.to_string_lossy())})
+    sarif::ArtifactLocation::builder()
+        .uri(uri_path(&clean.to_string_lossy()))
+        .build()
 }
 
-/// SARIF 2.1.0: one run; rules with `shortDescription`, `help` (docs/rules) and `helpUri`;
-/// artifact URIs relative to `%SRCROOT%`.
+fn sarif_level(s: Severity) -> serde_json::Value {
+    json!(sev_word(s))
+}
+
+/// SARIF 2.1.0 by serde-sarif: one run; rules with `shortDescription`, `help` (docs/rules) and
+/// `helpUri`; artifact URIs relative to `%SRCROOT%`.
 pub fn sarif_report(files: &[FileReport], s: &Summary, o: &SarifOptions) -> String {
-    let mut rules: Vec<String> = Vec::new();
-    let mut levels: std::collections::BTreeMap<String, Severity> = Default::default();
-    for f in files {
-        for d in &f.documents {
-            for x in &d.findings {
-                if !rules.contains(&x.rule) {
-                    rules.push(x.rule.clone());
-                }
-                levels.entry(x.rule.clone()).or_insert(x.severity);
-            }
-        }
+    let mut levels: std::collections::BTreeMap<&str, Severity> = Default::default();
+    for x in files
+        .iter()
+        .flat_map(|f| &f.documents)
+        .flat_map(|d| &d.findings)
+    {
+        levels.entry(x.rule.as_str()).or_insert(x.severity);
     }
-    rules.sort();
-    let index = |r: &str| rules.iter().position(|x| x == r).unwrap_or(0);
+    // Sorted, so `ruleIndex` is the position in `levels`.
+    let index = |r: &str| levels.keys().position(|x| *x == r).unwrap_or(0);
     let mut results = Vec::new();
     for f in files {
         let artifact = artifact_location(&f.path, o.srcroot.as_deref(), o.cwd.as_deref());
         for d in &f.documents {
             let object = d.object();
             for x in &d.findings {
-                let mut loc = json!({"physicalLocation": {"artifactLocation": artifact.clone()}});
-                if x.line > 0 {
-                    loc["physicalLocation"]["region"] = json!({
-                        "startLine": x.line,
-                        "startColumn": x.column,
-                        "endColumn": x.column + x.len.max(1),
-                    });
-                }
+                let physical =
+                    sarif::PhysicalLocation::builder().artifact_location(artifact.clone());
+                let physical = if x.line > 0 {
+                    physical
+                        .region(
+                            sarif::Region::builder()
+                                .start_line(x.line as i64)
+                                .start_column(x.column as i64)
+                                .end_column((x.column + x.len.max(1)) as i64)
+                                .build(),
+                        )
+                        .build()
+                } else {
+                    physical.build()
+                };
                 let mut logical = Vec::new();
                 if !x.path.is_empty() {
-                    logical.push(json!({"fullyQualifiedName": x.path, "kind": "member"}));
+                    logical.push(
+                        sarif::LogicalLocation::builder()
+                            .fully_qualified_name(x.path.as_str())
+                            .kind("member")
+                            .build(),
+                    );
                 }
                 if let Some(obj) = &object {
-                    logical.push(json!({"fullyQualifiedName": obj, "kind": "object"}));
+                    logical.push(
+                        sarif::LogicalLocation::builder()
+                            .fully_qualified_name(obj.as_str())
+                            .kind("object")
+                            .build(),
+                    );
                 }
-                if !logical.is_empty() {
-                    loc["logicalLocations"] = json!(logical);
-                }
-                let mut text = x.message.clone();
-                if let Some(obj) = &object {
-                    text = format!("{obj}: {text}");
-                }
-                let mut r = json!({
-                    "ruleId": x.rule,
-                    "ruleIndex": index(&x.rule),
-                    "level": sev_word(x.severity),
-                    "message": {"text": text},
-                    "locations": [loc],
+                let location = sarif::Location::builder().physical_location(physical);
+                let location = if logical.is_empty() {
+                    location.build()
+                } else {
+                    location.logical_locations(logical).build()
+                };
+                let text = match &object {
+                    Some(obj) => format!("{obj}: {}", x.message),
+                    None => x.message.clone(),
+                };
+                let level = match x.severity {
+                    Severity::Error => sarif::ResultLevel::Error,
+                    Severity::Warning => sarif::ResultLevel::Warning,
+                };
+                let result = sarif::Result::builder()
+                    .rule_id(x.rule.as_str())
+                    .rule_index(index(&x.rule) as i64)
+                    .level(level)
+                    .message(sarif::Message::builder().text(text).build())
+                    .locations(vec![location]);
+                results.push(match &x.help {
+                    Some(h) => result
+                        .properties(
+                            sarif::PropertyBag::builder()
+                                .additional_properties([("help".to_string(), json!(h))])
+                                .build(),
+                        )
+                        .build(),
+                    None => result.build(),
                 });
-                if let Some(h) = &x.help {
-                    r["properties"] = json!({"help": h});
-                }
-                results.push(r);
             }
         }
     }
-    let rule_objs: Vec<serde_json::Value> = rules
+    let rules: Vec<sarif::ReportingDescriptor> = levels
         .iter()
-        .map(|id| {
-            let title = super::explain::title(id).unwrap_or(id.as_str());
-            let mut r = json!({
-                "id": id,
-                "shortDescription": {"text": title},
-                "defaultConfiguration": {"level": sev_word(levels.get(id).copied().unwrap_or(Severity::Error))},
-            });
+        .map(|(&id, &level)| {
+            let title = super::explain::title(id).unwrap_or(id);
+            let text = |t: &str| sarif::MultiformatMessageString::builder().text(t).build();
+            let config = sarif::ReportingConfiguration::builder()
+                .level(sarif_level(level))
+                .build();
+            let help_uri = o
+                .docs_url
+                .as_ref()
+                .map(|base| format!("{base}{}.md", uri_path(id)));
+            let mut r = sarif::ReportingDescriptor::builder()
+                .id(id)
+                .short_description(text(title))
+                .default_configuration(config)
+                .build();
             if let Some(doc) = super::explain::doc(id) {
-                r["fullDescription"] = json!({"text": super::explain::fix(id).unwrap_or(title)});
-                r["help"] = json!({"text": doc, "markdown": doc});
+                r.full_description = Some(text(super::explain::fix(id).unwrap_or(title)));
+                r.help = Some(
+                    sarif::MultiformatMessageString::builder()
+                        .text(doc)
+                        .markdown(doc)
+                        .build(),
+                );
             }
-            if let Some(base) = &o.docs_url {
-                r["helpUri"] = json!(format!("{base}{}.md", uri_path(id)));
-            }
+            r.help_uri = help_uri;
             r
         })
         .collect();
-    let mut run = json!({
-        "tool": {"driver": {
-            "name": "raygate",
-            "version": crate::long_version(),
-            "semanticVersion": env!("CARGO_PKG_VERSION"),
-            "rules": rule_objs,
-        }},
-        "invocations": [{
-            "executionSuccessful": s.unreadable == 0,
-            "exitCode": s.exit_code(),
-        }],
-        "columnKind": "unicodeCodePoints",
-        "results": results,
-    });
+    let driver = sarif::ToolComponent::builder()
+        .name("raygate")
+        .version(crate::long_version())
+        .semantic_version(env!("CARGO_PKG_VERSION"))
+        .rules(rules)
+        .build();
+    let invocation = sarif::Invocation::builder()
+        .execution_successful(s.unreadable == 0)
+        .exit_code(i64::from(s.exit_code()))
+        .build();
+    let mut run = sarif::Run::builder()
+        .tool(sarif::Tool::builder().driver(driver).build())
+        .invocations(vec![invocation])
+        .column_kind(json!("unicodeCodePoints"))
+        .results(results)
+        .build();
     if let Some(root) = &o.srcroot {
-        run["originalUriBaseIds"] = json!({"%SRCROOT%": {"uri": file_uri_dir(root)}});
+        run.original_uri_base_ids = Some(
+            [(
+                "%SRCROOT%".to_string(),
+                sarif::ArtifactLocation::builder()
+                    .uri(file_uri_dir(root))
+                    .build(),
+            )]
+            .into(),
+        );
     }
-    let v = json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [run],
-    });
-    let mut out = serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".into());
+    let log = sarif::Sarif::builder()
+        .schema("https://json.schemastore.org/sarif-2.1.0.json")
+        .version(json!(sarif::Version::V2_1_0))
+        .runs(vec![run])
+        .build();
+    let mut out = serde_json::to_string_pretty(&log).unwrap_or_else(|_| "{}".into());
     out.push('\n');
     out
 }
