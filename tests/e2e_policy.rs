@@ -472,6 +472,22 @@ async fn exported_policies_agree_with_validate_on_samples_and_rule_table() {
             t.check(&client, format!("sample {name}"), &doc, set).await;
         }
     }
+    // Generated objects for the parsers and orderings the table has one case of: SM3's Go
+    // duration / integer parsing, JD15's TTL order (also as a RayCronJob's template).
+    let default_set = &sets[0];
+    for (label, obj) in kind_cases::initializing_timeout_objects() {
+        t.check(&client, label, &obj, default_set).await;
+    }
+    for (label, obj) in kind_cases::deletion_rule_objects() {
+        t.check(
+            &client,
+            format!("{label} (cron)"),
+            &as_cronjob(&obj),
+            default_set,
+        )
+        .await;
+        t.check(&client, label, &obj, default_set).await;
+    }
     for (k, c) in cases.iter().enumerate() {
         if c.old.is_some() {
             // UPDATE cases: the CRD's transition rules (CRD-IMMUTABLE-*) and RayService warnings.

@@ -8,14 +8,15 @@
 //! case of `tests/support/kind_cases.rs` and every sample through a real API server.
 
 use super::NotExported;
-use super::raycluster::{Check, Embedding, embedded, fixed, lit, q, valued};
+use super::raycluster::{Check, Embedding, embedded, fixed, lit, q, valued, valued_with};
 use crate::model::Kind;
 use crate::rules::crd::unsupported_value;
+use crate::rules::gotime;
 use crate::rules::k8s::{go_string_slice, is_dns1035_label};
 use crate::rules::kinds::{
-    MAX_RAYCRONJOB_NAME_LENGTH, MAX_RAYJOB_NAME_LENGTH, MAX_RAYSERVICE_NAME_LENGTH,
-    RAYJOB_SPEC_INVALID as INV, RAYSERVICE_SPEC_INVALID as SINV, RAYSERVICE_UPGRADE_TYPES,
-    RG_SUBMISSION_MODE, SUBMISSION_MODES,
+    DELETION_TTL_ORDER, MAX_RAYCRONJOB_NAME_LENGTH, MAX_RAYJOB_NAME_LENGTH,
+    MAX_RAYSERVICE_NAME_LENGTH, RAYJOB_SPEC_INVALID as INV, RAYSERVICE_SPEC_INVALID as SINV,
+    RAYSERVICE_UPGRADE_TYPES, RG_SUBMISSION_MODE, SUBMISSION_MODES, initializing_timeout,
 };
 use crate::violation::FeatureGates;
 
@@ -36,6 +37,14 @@ impl KindPolicy {
     }
 }
 
+/// The deletion conditions a RayJob's CRD admits (`condition.jobStatus` enum SUCCEEDED/FAILED,
+/// `condition.jobDeploymentStatus` enum Failed): (field, value, KubeRay's name for the field).
+/// JD15 groups the deletion rules by these.
+const DELETION_CONDITIONS: &[(&str, &str, &str)] = &[
+    ("jobStatus", "SUCCEEDED", "JobStatus"),
+    ("jobStatus", "FAILED", "JobStatus"),
+    ("jobDeploymentStatus", "Failed", "JobDeploymentStatus"),
+];
 const NAME: &str = "object.metadata.name";
 
 /// `ValidateRayJobMetadata` / the name part of `ValidateRayServiceMetadata` (the name is set
@@ -340,6 +349,68 @@ fn rayjob_spec(js: &JobSpec, gates: &FeatureGates, p: &mut KindPolicy) {
                 "'duplicate rule for DeletionPolicyType \\'' + {r}.?policy.orValue('') + '\\' and ' + ({r}.?condition.?jobStatus.hasValue() ? 'JobStatus \\'' + {r}.condition.jobStatus : 'JobDeploymentStatus \\'' + {r}.condition.jobDeploymentStatus) + '\\''"
             )
         }));
+        // validateTTLConsistency: per condition, the TTL of each policy's first valid rule
+        // (duplicates are JD14 and skipped) must not decrease along DELETION_TTL_ORDER.
+        // raygate walks the conditions sorted by (JobStatus before JobDeploymentStatus, value);
+        // the CRD's enums allow exactly these three, so the policy lists them in that order.
+        let mut conds = DELETION_CONDITIONS.to_vec();
+        conds.sort_by_key(|(field, value, _)| (*field != "jobStatus", *value));
+        p.variables.push((
+            "jValid".into(),
+            format!("variables.jRules.filter(r, {})", valid("r")),
+        ));
+        // jTtl15[k][j]: the TTL of policy DELETION_TTL_ORDER[j] under condition k, or -1.
+        let ttls: Vec<String> = conds
+            .iter()
+            .map(|(field, value, _)| {
+                let per: Vec<String> = DELETION_TTL_ORDER
+                    .iter()
+                    .map(|pol| {
+                        format!(
+                            "(variables.jValid.filter(r, r.?condition.?{field}.orValue('') == '{value}' && r.?policy.orValue('') == '{pol}').map(r, r.?condition.?ttlSeconds.orValue(0)) + [-1])[0]"
+                        )
+                    })
+                    .collect();
+                format!("[{}]", per.join(", "))
+            })
+            .collect();
+        p.variables
+            .push(("jTtl15".into(), format!("[{}]", ttls.join(", "))));
+        let mut findings = Vec::new();
+        for (k, (_, value, name)) in conds.iter().enumerate() {
+            let t = |j: usize| format!("variables.jTtl15[{k}][{j}]");
+            for (j, pol) in DELETION_TTL_ORDER.iter().enumerate().skip(1) {
+                // The nearest earlier policy that has a rule: (present, TTL, its message part).
+                let mut prev = ("false".to_string(), "0".to_string(), "''".to_string());
+                for (i, pp) in DELETION_TTL_ORDER.iter().enumerate().take(j) {
+                    let here = format!("{} >= 0", t(i));
+                    let part = format!("'{pp} TTL (' + string({})", t(i));
+                    prev = (
+                        format!("({here} || {})", prev.0),
+                        format!("({here} ? {} : {})", t(i), prev.1),
+                        format!("({here} ? {part} : {})", prev.2),
+                    );
+                }
+                findings.push(format!(
+                    "({tj} >= 0 && {present} && {tj} < {pt} ? {} + 'for {name} \\'{value}\\': {pol} TTL (' + string({tj}) + ') must be >= ' + {part} + ')' : '')",
+                    wrap_lit(false),
+                    tj = t(j),
+                    present = prev.0,
+                    pt = prev.1,
+                    part = prev.2,
+                ));
+            }
+        }
+        let c = &mut p.checks;
+        c.push(valued(
+            "JD15",
+            &format!("{dp}.deletionRules[].condition.ttlSeconds"),
+            format!(
+                "variables.jR ? ([{}].filter(m, m != '') + [''])[0] : ''",
+                findings.join(", ")
+            ),
+            "deletion rule TTL order",
+        ));
         c.push(fixed(
             "JD16",
             &dp,
@@ -502,6 +573,7 @@ fn rayservice(gates: &FeatureGates) -> KindPolicy {
         variables: Vec::new(),
         checks: name_checks("RayService", MAX_RAYSERVICE_NAME_LENGTH, ("SM1", "SM2")),
     };
+    p.checks.push(sm3());
     let cc = "object.?spec.?rayClusterConfig";
     p.checks.push(fixed(
         "SV1",
@@ -676,8 +748,6 @@ pub fn not_exported(kind: Kind, gates: &FeatureGates) -> Vec<NotExported> {
             _ if id.starts_with("CRD-") => format!("enforced by the {} CRD's own schema and CEL rules before admission", kind.name()),
             "JST1" => "status is written by the operator through the status subresource, which the policy does not match; a create drops it".into(),
             "J13" => "runtimeEnvYAML must parse as a YAML mapping: CEL has no YAML parser".into(),
-            "JD15" => "the TTL order DeleteWorkers ≤ DeleteCluster ≤ DeleteSelf within each condition: not exported yet".into(),
-            "SM3" => "ray.io/initializing-timeout must parse as a Go duration or integer seconds (KubeRay's three messages): not exported yet".into(),
             "CJ3" => "the schedule must parse with robfig/cron's standard parser, with its messages: not expressible in CEL".into(),
             "CJ5" => "the time zone must exist in the IANA database: not expressible in CEL".into(),
             "JD2" => gate("RayJobDeletionPolicy", false),
@@ -711,4 +781,140 @@ pub fn not_exported(kind: Kind, gates: &FeatureGates) -> Vec<NotExported> {
         }
     }
     out
+}
+
+/// SM3, `validateInitializingTimeout` on the `ray.io/initializing-timeout` annotation: Go's
+/// `time.ParseDuration` (exactly: the grammar of [`gotime::DURATION_UNITS`], the 2^63 ns bounds
+/// of each component and of the sum with Go's uint64 wrap-around, a fraction's digits up to
+/// 2^63 and its float64 scaling), then `strconv.Atoi` (int64 bounds), with KubeRay's three
+/// messages taken from [`initializing_timeout`]. Unsigned arithmetic never overflows: component
+/// values are at most 2^63 + 3.6e12 and sums are taken in 32-bit halves.
+fn sm3() -> Check {
+    const SM3: &str = "SM3";
+    let t = "variables.sm3T";
+    let u = "variables.sm3U";
+    // Go's scale after k fraction digits: 10.0 multiplied k times in float64, as leadingFraction
+    // does (not the correctly rounded 10^k); past 40 digits the fraction adds no nanosecond.
+    let mut scales = Vec::new();
+    let mut sc = 1.0f64;
+    for _ in 0..=40 {
+        scales.push(format!("{sc:?}"));
+        sc *= 10.0;
+    }
+    let units: Vec<String> = gotime::DURATION_UNITS
+        .iter()
+        .map(|(n, ns)| format!("{}: {ns}u", lit(n)))
+        .collect();
+    let alts: Vec<&str> = gotime::DURATION_UNITS.iter().map(|(n, _)| *n).collect();
+    const B: &str = "9223372036854775808u"; // 2^63
+    const OVER: &str = "9223372036854775809u"; // a component past 2^63
+    const HALF: &str = "4294967296u"; // 2^32
+    const TOP: &str = "2147483648u"; // 2^31: the high half of 2^63
+    let max19 = "'9223372036854775808'";
+    // (high, low) halves of a list of component values: no overflow for any string length.
+    let halves = |list: &str| {
+        (
+            format!("({list}.map(x, x / {HALF}).sum() + {list}.map(x, x % {HALF}).sum() / {HALF})"),
+            format!("({list}.map(x, x % {HALF}).sum() % {HALF})"),
+        )
+    };
+    let (hi, lo) = halves("variables.sm3V");
+    let prefix = |i: &str| format!("variables.sm3V.transformList(j, y, j <= {i}, y)");
+    let (phi, plo) = halves(&prefix("i"));
+    let vars: Vec<(String, String)> = vec![
+        (
+            "sm3T".into(),
+            format!(
+                "object.metadata.?annotations[?{}].orValue('')",
+                lit(crate::rules::kinds::INITIALIZING_TIMEOUT_ANNOTATION)
+            ),
+        ),
+        ("sm3Neg".into(), format!("{t}.startsWith('-')")),
+        (
+            "sm3U".into(),
+            format!("{t}.matches('^[-+]') ? {t}.substring(1) : {t}"),
+        ),
+        // ParseDuration's grammar: "0", or components of digits, an optional fraction, a unit.
+        (
+            "sm3Dur".into(),
+            format!(
+                "{u} == '0' || {u}.matches('^(([0-9]+([.][0-9]*)?|[.][0-9]+)({}))+$')",
+                alts.join("|")
+            ),
+        ),
+        // Each component: [integer digits without leading zeros, fraction digits, unit].
+        (
+            "sm3P".into(),
+            format!(
+                "({u} != '0' && variables.sm3Dur ? {u}.findAll('[0-9]*([.][0-9]*)?[^.0-9]+') : []).map(c, [c.find('^[0-9]*').find('[1-9][0-9]*'), c.find('[.][0-9]*').replace('.', ''), c.find('[^.0-9]+$')])"
+            ),
+        ),
+        // [integer, the fraction digits Go accumulates (up to 2^63), unit, all fraction digits,
+        // the fraction from its first non-zero digit].
+        (
+            "sm3Q".into(),
+            format!(
+                "variables.sm3P.map(p, [p[0], p[1].find('[1-9][0-9]*'), p[2], p[1]]).map(q, [q[0], size(q[1]) <= 18 ? q[1] : (q[1].substring(0, 19) <= {max19} ? q[1].substring(0, 19) : q[1].substring(0, 18)), q[2], q[3], q[1]])"
+            ),
+        ),
+        // Each component in nanoseconds, or OVER when Go's component arithmetic overflows.
+        (
+            "sm3V".into(),
+            format!(
+                "variables.sm3Q.map(q, size(q[0]) > 19 || (size(q[0]) == 19 && q[0] > {max19}) || (q[0] == '' ? 0u : uint(q[0])) > {B} / {{{units}}}[q[2]] ? {OVER} : \
+                 ((q[0] == '' ? 0u : uint(q[0])) * {{{units}}}[q[2]] + (q[1] == '' || size(q[3]) - size(q[4]) + size(q[1]) > 40 ? 0u : uint(double(uint(q[1])) * (double({{{units}}}[q[2]]) / [{scales}][size(q[3]) - size(q[4]) + size(q[1])]))) > {B} ? {OVER} : \
+                 (q[0] == '' ? 0u : uint(q[0])) * {{{units}}}[q[2]] + (q[1] == '' || size(q[3]) - size(q[4]) + size(q[1]) > 40 ? 0u : uint(double(uint(q[1])) * (double({{{units}}}[q[2]]) / [{scales}][size(q[3]) - size(q[4]) + size(q[1])])))))",
+                units = units.join(", "),
+                scales = scales.join(", "),
+            ),
+        ),
+        // The running sum (mod 2^64, as Go's uint64) passes 2^63 somewhere. It can only wrap
+        // when a component is exactly 2^63; otherwise the running sums grow, and the last
+        // decides.
+        (
+            "sm3Over".into(),
+            format!(
+                "variables.sm3V.exists(x, x > {B}) || (variables.sm3V.exists(x, x == {B}) ? \
+                 variables.sm3V.exists(i, x, {phi} % {HALF} > {TOP} || ({phi} % {HALF} == {TOP} && {plo} > 0u)) : \
+                 ({hi} > {TOP} || ({hi} == {TOP} && {lo} > 0u)))"
+            ),
+        ),
+        // ParseDuration fails (then Atoi decides).
+        (
+            "sm3Bad".into(),
+            format!(
+                "!variables.sm3Dur || variables.sm3Over || (!variables.sm3Neg && {hi} % {HALF} >= {TOP})"
+            ),
+        ),
+        (
+            "sm3Zero".into(),
+            format!("{u} == '0' || ({hi} % {HALF} == 0u && {lo} == 0u)"),
+        ),
+    ];
+    // KubeRay's messages, with the value in place of a marker.
+    let msg = |marker: &str| {
+        let e = initializing_timeout(marker).err().unwrap_or_default();
+        let m = crate::rules::kinds::initializing_timeout_message(&e);
+        let (before, after) = m.split_once(marker).unwrap_or((&m, ""));
+        format!("{} + {t} + {}", lit(before), lit(after))
+    };
+    let int_ok = format!(
+        "{t}.matches('^[-+]?[0-9]+$') && (size({u}.find('[1-9][0-9]*')) < 19 || (size({u}.find('[1-9][0-9]*')) == 19 && {u}.find('[1-9][0-9]*') <= (variables.sm3Neg ? {max19} : '9223372036854775807')))"
+    );
+    valued_with(
+        SM3,
+        &format!(
+            "metadata.annotations[{}]",
+            crate::rules::kinds::INITIALIZING_TIMEOUT_ANNOTATION
+        ),
+        vars,
+        format!(
+            "{t} == '' ? '' : !variables.sm3Bad ? (variables.sm3Neg || variables.sm3Zero ? {} : '') : \
+             {int_ok} ? (variables.sm3Neg || {u}.find('[1-9][0-9]*') == '' ? {} : '') : {}",
+            msg("-7s"),
+            msg("-7"),
+            msg("@@"),
+        ),
+        "invalid ray.io/initializing-timeout annotation",
+    )
 }

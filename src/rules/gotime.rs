@@ -21,6 +21,18 @@ fn go_time_quote(s: &str) -> String {
     o
 }
 
+/// Go's `time.unitMap`: the units of a duration, in nanoseconds (`µs` is U+00B5, `μs` U+03BC).
+pub const DURATION_UNITS: &[(&str, u64)] = &[
+    ("ns", 1),
+    ("us", 1_000),
+    ("\u{b5}s", 1_000),
+    ("\u{3bc}s", 1_000),
+    ("ms", 1_000_000),
+    ("s", 1_000_000_000),
+    ("m", 60_000_000_000),
+    ("h", 3_600_000_000_000),
+];
+
 /// `time.ParseDuration`: nanoseconds, or Go's error text.
 pub fn parse_duration(s: &str) -> Result<i64, String> {
     let orig = s;
@@ -77,11 +89,17 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
                     break;
                 }
                 if !of {
-                    if f > (1u64 << 63) / 10 {
-                        of = true;
-                    } else {
-                        f = f * 10 + u64::from(c - b'0');
-                        scale *= 10.0;
+                    // Go's leadingFraction: stop accumulating once the value would pass 2^63.
+                    match Some(f)
+                        .filter(|&f| f <= ((1u64 << 63) - 1) / 10)
+                        .map(|f| f * 10 + u64::from(c - b'0'))
+                        .filter(|&y| y <= 1 << 63)
+                    {
+                        Some(y) => {
+                            f = y;
+                            scale *= 10.0;
+                        }
+                        None => of = true,
                     }
                 }
                 s = &s[1..];
@@ -105,21 +123,12 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
             ));
         }
         let _ = ustart;
-        let mult: u64 = match unit {
-            b"ns" => 1,
-            b"us" => 1_000,
-            b"\xc2\xb5s" | b"\xce\xbcs" => 1_000, // µs, μs
-            b"ms" => 1_000_000,
-            b"s" => 1_000_000_000,
-            b"m" => 60_000_000_000,
-            b"h" => 3_600_000_000_000,
-            _ => {
-                return Err(format!(
-                    "time: unknown unit {} in duration {}",
-                    go_time_quote(&String::from_utf8_lossy(unit)),
-                    go_time_quote(orig)
-                ));
-            }
+        let Some(&(_, mult)) = DURATION_UNITS.iter().find(|(u, _)| u.as_bytes() == unit) else {
+            return Err(format!(
+                "time: unknown unit {} in duration {}",
+                go_time_quote(&String::from_utf8_lossy(unit)),
+                go_time_quote(orig)
+            ));
         };
         if v > (1u64 << 63) / mult {
             return Err(invalid());
@@ -131,7 +140,8 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
                 return Err(invalid());
             }
         }
-        total += v;
+        // Go's `d += v` on uint64: 2^63 + 2^63 wraps to 0 (both are at most 2^63 here).
+        total = total.wrapping_add(v);
         if total > 1 << 63 {
             return Err(invalid());
         }
@@ -382,6 +392,21 @@ mod tests {
             Err("time: invalid duration \"\"".into())
         );
         assert!(parse_duration("9999999999999999999h").is_err());
+        // Values Go 1.26's time.ParseDuration gives (checked 2026-12-07): the uint64 sum wraps
+        // at 2^63 + 2^63, and a fraction stops accumulating before it passes 2^63.
+        assert_eq!(
+            parse_duration("9223372036854775808ns9223372036854775808ns"),
+            Ok(0)
+        );
+        assert_eq!(
+            parse_duration("4611686018427387904ns4611686018427387904ns9223372036854775808ns"),
+            Ok(0)
+        );
+        assert!(parse_duration("9223372036854775808ns1ns").is_err());
+        assert_eq!(parse_duration("1.9223372036854775809h"), Ok(6920413933267));
+        assert_eq!(parse_duration("1.9223372036854775808h"), Ok(6920413933267));
+        assert_eq!(parse_duration("0.00000000000012345678901234567h"), Ok(0));
+        assert_eq!(parse_duration("-9223372036854775808ns"), Ok(i64::MIN));
     }
 
     #[test]

@@ -23,6 +23,10 @@ use serde_json::{Map, Value, json};
 pub const MAX_RAYJOB_NAME_LENGTH: usize = super::kuberay::MAX_RAYCLUSTER_NAME_LENGTH - 6;
 pub const MAX_RAYSERVICE_NAME_LENGTH: usize = super::kuberay::MAX_RAYCLUSTER_NAME_LENGTH - 6;
 pub const MAX_RAYCRONJOB_NAME_LENGTH: usize = MAX_RAYJOB_NAME_LENGTH - 11;
+/// `validateTTLConsistency`: within one deletion condition, the TTLs must not decrease along
+/// this order (JD15; also the order of its findings, and of the policy's CEL).
+pub const DELETION_TTL_ORDER: [&str; 3] = ["DeleteWorkers", "DeleteCluster", "DeleteSelf"];
+
 pub const INITIALIZING_TIMEOUT_ANNOTATION: &str = "ray.io/initializing-timeout";
 pub const CLUSTER_SELECTOR_KEY: &str = "ray.io/cluster";
 /// KubeRay's prefix of the `ValidateRayJobSpec` messages.
@@ -1080,7 +1084,7 @@ fn deletion_rules(
             "JobDeploymentStatus"
         };
         let mut prev: Option<(&str, i32)> = None;
-        for policy in ["DeleteWorkers", "DeleteCluster", "DeleteSelf"] {
+        for policy in DELETION_TTL_ORDER {
             let Some(&ttl) = ttls.get(policy) else {
                 continue;
             };
@@ -1186,7 +1190,7 @@ fn rayservice(
         c.ordered.push(Violation::error(
             "SM3",
             key("metadata.annotations", INITIALIZING_TIMEOUT_ANNOTATION),
-            format!("The RayService metadata is invalid: RayService annotations is invalid: {e}"),
+            initializing_timeout_message(&e),
         ));
     }
 
@@ -1318,6 +1322,11 @@ fn rayservice(
 
 fn typed_quiet<T: for<'de> serde::Deserialize<'de>>(v: &Value) -> Option<T> {
     T::deserialize(v).ok()
+}
+
+/// The SM3 message for an [`initializing_timeout`] error (`ValidateRayServiceMetadata`'s wrap).
+pub fn initializing_timeout_message(e: &str) -> String {
+    format!("The RayService metadata is invalid: RayService annotations is invalid: {e}")
 }
 
 /// `validateInitializingTimeout`.

@@ -250,3 +250,202 @@ pub fn cases() -> Vec<Case> {
             vec![("/spec/rayClusterConfig/workerGroupSpecs/0/maxReplicas", json!(10))], vec![("/spec/rayClusterConfig/workerGroupSpecs/0/replicas", json!(3))]).warning().old(base(S)),
     ]
 }
+
+/// `ray.io/initializing-timeout` values for SM3 (KubeRay's `validateInitializingTimeout`:
+/// `time.ParseDuration`, then `strconv.Atoi`): the edges of both parsers (signs, `0`, units,
+/// fractions past 19 digits, the int64 and 2^63 ns bounds, Go's uint64 wrap-around of the sum)
+/// and 300 strings built from their pieces with a fixed-seed generator.
+pub fn initializing_timeouts() -> Vec<String> {
+    let mut out: Vec<String> = [
+        "",
+        "5m",
+        "-5m",
+        "+5m",
+        "0",
+        "-0",
+        "+0",
+        "00",
+        "-00",
+        "300",
+        "-30",
+        "+30",
+        "soon",
+        "1h30m",
+        "1.5h",
+        "1.s",
+        ".5s",
+        ".s",
+        "-.s",
+        "5",
+        "5x",
+        "5hm",
+        "1h1h",
+        "µs",
+        "5µs",
+        "5μs",
+        "5us",
+        "0s",
+        "-0s",
+        "0.0000000001ns",
+        "0.9ns",
+        "1.9ns",
+        "9223372036854775807ns",
+        "9223372036854775808ns",
+        "-9223372036854775808ns",
+        "-9223372036854775809ns",
+        "2562047h47m16.854775807s",
+        "2562047h47m16.854775808s",
+        "2562048h",
+        "9223372036854775808ns9223372036854775808ns",
+        "-9223372036854775808ns9223372036854775808ns",
+        "4611686018427387904ns4611686018427387904ns9223372036854775808ns",
+        "4611686018427387904ns4611686018427387904ns9223372036854775808ns1ns",
+        "9223372036854775808ns1ns",
+        "1ns9223372036854775807ns",
+        "9223372036854775807",
+        "9223372036854775808",
+        "-9223372036854775808",
+        "-9223372036854775809",
+        "99999999999999999999",
+        "000000000000000000000000001",
+        "0.1234567890123456789012h",
+        "0.00000000000012345678901234567h",
+        "1.9223372036854775808h",
+        "1.9223372036854775809h",
+        "0.9223372036854775807999h",
+        "0.0000000000000000000000000000000000000000000001h",
+        "0.000000000001h",
+        "0.0000000000000000000000000999999999999h",
+        "2562047.788015215h",
+        "2562047.7880152156h",
+        "153722867.28091944m",
+        "1.000000000000000000000000000000000000000000000000001s",
+        " 5m",
+        "5m ",
+        "5 m",
+        "1e3s",
+        "0x10",
+        "1_000",
+        "\u{663}",
+        "-",
+        "+",
+        "--5m",
+        "5m-",
+        "1h-5m",
+        "5m0",
+        "5.5.5s",
+        "1.",
+        ".1",
+        "1..5s",
+        "+-5m",
+        "5M",
+        "5H",
+        "1d",
+        "5ms5",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // [sign] component{1,3} (number [fraction] unit), now and then a piece out of place.
+    const NUMS: &[&str] = &[
+        "0",
+        "1",
+        "9",
+        "00",
+        "12",
+        "30",
+        "300",
+        "9223372036854775807",
+        "9223372036854775808",
+        "4611686018427387904",
+        "2562047",
+        "153722867",
+        "",
+    ];
+    const FRACS: &[&str] = &[
+        "",
+        "",
+        ".",
+        ".5",
+        ".0001",
+        ".854775807",
+        ".9999999999999999999999",
+    ];
+    const UNITS: &[&str] = &["ns", "us", "µs", "μs", "ms", "s", "m", "h", "", "x"];
+    let mut next = picker(0x5eed_0015);
+    for _ in 0..300 {
+        let mut s = ["", "", "", "-", "+"][next(5)].to_string();
+        for _ in 0..1 + next(3) {
+            s.push_str(NUMS[next(NUMS.len())]);
+            s.push_str(FRACS[next(FRACS.len())]);
+            s.push_str(UNITS[next(UNITS.len())]);
+        }
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// A RayService per [`initializing_timeouts`] value, in the annotation (SM3).
+pub fn initializing_timeout_objects() -> Vec<(String, Value)> {
+    initializing_timeouts()
+        .into_iter()
+        .map(|t| {
+            let obj = edit(
+                S,
+                &[(
+                    "/metadata/annotations",
+                    json!({"ray.io/initializing-timeout": t}),
+                )],
+            );
+            (format!("SM3 {t:?}"), obj)
+        })
+        .collect()
+}
+
+/// RayJobs with 1–6 deletion rules (JD10–JD15: TTL order per condition, duplicates, the first
+/// valid rule's TTL), over the conditions and policies the CRD admits, with a fixed-seed
+/// generator; some with autoscaling or a cluster selector (JD12/JD13 skip a rule).
+pub fn deletion_rule_objects() -> Vec<(String, Value)> {
+    let conds = [
+        json!({"jobStatus": "SUCCEEDED"}),
+        json!({"jobStatus": "FAILED"}),
+        json!({"jobDeploymentStatus": "Failed"}),
+    ];
+    let policies = ["DeleteWorkers", "DeleteCluster", "DeleteSelf", "DeleteNone"];
+    let ttls = [0, 5, 10, 60];
+    let mut next = picker(0x5eed_0d15);
+    let mut out = Vec::new();
+    for k in 0..150 {
+        let n = 1 + next(6);
+        let rules: Vec<Value> = (0..n)
+            .map(|_| {
+                let mut c = conds[next(3)].clone();
+                c["ttlSeconds"] = json!(ttls[next(4)]);
+                json!({"condition": c, "policy": policies[next(4)]})
+            })
+            .collect();
+        let mut edits = vec![("/spec/deletionStrategy", json!({"deletionRules": rules}))];
+        match next(8) {
+            0 => edits.push(("/spec/rayClusterSpec/enableInTreeAutoscaling", json!(true))),
+            1 => {
+                edits.push(("/spec/rayClusterSpec", json!("<delete>")));
+                edits.push(("/spec/clusterSelector", json!({"ray.io/cluster": "c"})));
+            }
+            _ => {}
+        }
+        out.push((format!("deletion rules #{k}"), edit(J, &edits)));
+    }
+    out
+}
+
+/// A fixed-seed pseudo-random `next(n)` in `0..n` (a 64-bit LCG) for the generated cases.
+fn picker(mut seed: u64) -> impl FnMut(usize) -> usize {
+    move |n| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize % n
+    }
+}
