@@ -219,12 +219,24 @@ async fn run(creates: usize) {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    // Warm-up, then the measured creates, round-robin.
+    // Warm-up, then the measured creates, round-robin (`--creates 0`: the cost probe only).
+    if creates > 0 {
+        latency(creates, &create, &sample).await;
+    }
+    cost_probe(&sample, &api).await;
+    cp.stop();
+}
+
+async fn latency(
+    creates: usize,
+    create: &impl AsyncFn(&str, String, &Value) -> Result<DynamicObject, kube::Error>,
+    sample: &Value,
+) {
     let mut lat: [Vec<Duration>; 4] = Default::default();
     for i in 0..(creates + 20) {
         for (j, m) in MODES.iter().enumerate() {
             let t0 = Instant::now();
-            create(m, format!("c-{i}"), &sample).await.expect("create");
+            create(m, format!("c-{i}"), sample).await.expect("create");
             if i >= 20 {
                 lat[j].push(t0.elapsed());
             }
@@ -250,18 +262,26 @@ async fn run(creates: usize) {
             mean.as_secs_f64() * 1e3
         );
     }
-    // Runtime CEL cost: the same policy on ever larger clusters (N worker groups named
-    // `worker-group-NNNN`, each with 8 env entries and 4 labels), dry-run created with no
-    // admission and with the ValidatingAdmissionPolicy; the API server refuses an object whose
-    // evaluation exceeds a per-expression cost limit or the binding's cost budget.
+}
+
+/// Runtime CEL cost: the same policy on ever larger clusters (N worker groups named
+/// `worker-group-NNNN` or `wg-NNNN`, each with 8 env entries and 4 labels), dry-run created with
+/// no admission and with the ValidatingAdmissionPolicy; the API server refuses an object whose
+/// evaluation exceeds a per-expression cost limit or the binding's cost budget.
+async fn cost_probe(sample: &Value, api: &impl Fn(&str) -> Api<DynamicObject>) {
     println!("\nruntime cost probe (dry-run create; ms with no admission / with the policy):");
-    for n in [1usize, 10, 100, 300, 500, 600, 700, 800, 1000] {
+    let sizes = [1usize, 10, 100, 300, 500, 1000, 2000, 3000, 4000];
+    for (n, name) in sizes
+        .iter()
+        .map(|&n| (n, "worker-group-"))
+        .chain(sizes.iter().map(|&n| (n, "wg-")))
+    {
         let mut o = sample.clone();
         let g0 = o["spec"]["workerGroupSpecs"][0].clone();
         let groups: Vec<Value> = (0..n)
             .map(|i| {
                 let mut g = g0.clone();
-                g["groupName"] = json!(format!("worker-group-{i:04}"));
+                g["groupName"] = json!(format!("{name}{i:04}"));
                 g["labels"] = json!({"a": "1", "b": "2", "example.com/c": "3", "d": "4"});
                 g["template"]["spec"]["containers"][0]["env"] = Value::Array(
                     (0..8)
@@ -272,7 +292,7 @@ async fn run(creates: usize) {
             })
             .collect();
         o["spec"]["workerGroupSpecs"] = Value::Array(groups);
-        o["metadata"] = json!({"name": format!("cost-{n}")});
+        o["metadata"] = json!({"name": format!("cost-{}{n}", name.len())});
         let bytes = serde_json::to_vec(&o).unwrap().len();
         let d: DynamicObject = serde_json::from_value(o).unwrap();
         let dry = PostParams {
@@ -292,9 +312,8 @@ async fn run(creates: usize) {
             };
         }
         println!(
-            "  {n:>5} worker groups ({bytes:>8} bytes): {:>8.1} / {:>8.1} ms  {verdict}",
+            "  {n:>5} worker groups {name}NNNN ({bytes:>8} bytes): {:>8.1} / {:>8.1} ms  {verdict}",
             ms[0], ms[1]
         );
     }
-    cp.stop();
 }

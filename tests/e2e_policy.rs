@@ -473,9 +473,13 @@ async fn exported_policies_agree_with_validate_on_samples_and_rule_table() {
         }
     }
     // Generated objects for the parsers and orderings the table has one case of: SM3's Go
-    // duration / integer parsing, JD15's TTL order (also as a RayCronJob's template).
+    // duration / integer parsing, CJ5's time zones, JD15's TTL order (also as a RayCronJob's
+    // template).
     let default_set = &sets[0];
-    for (label, obj) in kind_cases::initializing_timeout_objects() {
+    for (label, obj) in kind_cases::initializing_timeout_objects()
+        .into_iter()
+        .chain(kind_cases::time_zone_objects())
+    {
         t.check(&client, label, &obj, default_set).await;
     }
     for (label, obj) in kind_cases::deletion_rule_objects() {

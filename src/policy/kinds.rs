@@ -559,6 +559,7 @@ fn raycronjob(gates: &FeatureGates) -> KindPolicy {
         "object.?spec.?timeZone.orValue('x') != ''".into(),
         "timeZone must not be empty string, omit the field to use the local time zone of the KubeRay operator",
     ));
+    c.push(cj5());
     // A RayCronJob's annotations do not reach the RayJobs it creates, nor their clusters.
     rayjob_spec(
         &JobSpec::at("spec.jobTemplate", "invalid RayJob template: ", false),
@@ -749,7 +750,6 @@ pub fn not_exported(kind: Kind, gates: &FeatureGates) -> Vec<NotExported> {
             "JST1" => "status is written by the operator through the status subresource, which the policy does not match; a create drops it".into(),
             "J13" => "runtimeEnvYAML must parse as a YAML mapping: CEL has no YAML parser".into(),
             "CJ3" => "the schedule must parse with robfig/cron's standard parser, with its messages: not expressible in CEL".into(),
-            "CJ5" => "the time zone must exist in the IANA database: not expressible in CEL".into(),
             "JD2" => gate("RayJobDeletionPolicy", false),
             _ if id.starts_with("JD") => gate("RayJobDeletionPolicy", true),
             _ if id.starts_with("SVU") => gate("RayServiceIncrementalUpgrade", true),
@@ -916,5 +916,36 @@ fn sm3() -> Check {
             msg("@@"),
         ),
         "invalid ray.io/initializing-timeout annotation",
+    )
+}
+
+/// CJ5, `time.LoadLocation` against Go's embedded tz database: the names of
+/// [`crate::rules::tznames::NAMES`] (what raygate validate uses), UTC and Local; Go's two
+/// messages from [`gotime::load_location`].
+fn cj5() -> Check {
+    let tz = "object.spec.timeZone";
+    let msg = |name: &str| {
+        let e = gotime::load_location(name).err().unwrap_or_default();
+        crate::rules::kinds::time_zone_message(&e)
+    };
+    let unknown = msg("@@");
+    let (before, after) = unknown.split_once("@@").unwrap_or((&unknown, ""));
+    let known: Vec<String> = ["UTC", "Local"]
+        .iter()
+        .chain(crate::rules::tznames::NAMES)
+        .map(|n| lit(n))
+        .collect();
+    valued(
+        "CJ5",
+        "spec.timeZone",
+        format!(
+            "object.?spec.?timeZone.orValue('') != '' && !({tz} in [{}]) ? ({tz}.contains('..') || {tz}.startsWith('/') || {tz}.startsWith({}) ? {} : {} + {tz} + {}) : ''",
+            known.join(", "),
+            lit("\\"),
+            lit(&msg("..")),
+            lit(before),
+            lit(after),
+        ),
+        "unknown time zone",
     )
 }

@@ -304,12 +304,17 @@ pub fn checks(gates: &FeatureGates) -> Vec<Check> {
         format!("size(bytes({name})) > 53 || {name}.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')"),
         &format!("RayCluster name should be a valid DNS1035 label: {dns1035}"),
     ));
-    v.push(fixed(
+    // Each name's first index is its own. `indexOf` scans natively and costs one traversal of
+    // the list (the API server charges a string 0.1 per byte, rounded down per element), where
+    // a CEL comprehension over pairs costs several units per pair; see docs/policy.md "Cost".
+    let mut wh3 = fixed(
         "WH3",
         "spec.workerGroupSpecs[].groupName",
-        format!("{w}.all(g, {w}.exists_one(h, h.groupName == g.groupName))"),
+        "variables.wh3Names.all(i, n, variables.wh3Names.indexOf(n) == i)".into(),
         "worker group names must be unique",
-    ));
+    );
+    wh3.variables = vec![("wh3Names".into(), format!("{w}.map(g, g.groupName)"))];
+    v.push(wh3);
     v.push(fixed(
         "S1",
         "spec.headGroupSpec.template.spec.containers",

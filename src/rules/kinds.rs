@@ -1324,6 +1324,11 @@ fn typed_quiet<T: for<'de> serde::Deserialize<'de>>(v: &Value) -> Option<T> {
     T::deserialize(v).ok()
 }
 
+/// The CJ5 message for a [`gotime::load_location`] error.
+pub fn time_zone_message(e: &str) -> String {
+    format!("invalid time zone: {e}")
+}
+
 /// The SM3 message for an [`initializing_timeout`] error (`ValidateRayServiceMetadata`'s wrap).
 pub fn initializing_timeout_message(e: &str) -> String {
     format!("The RayService metadata is invalid: RayService annotations is invalid: {e}")
@@ -1477,7 +1482,7 @@ fn raycronjob(obj: &Value, old: Option<&Value>, opts: &ValidateOptions, c: &mut 
             c.ordered.push(Violation::error(
                 "CJ5",
                 "spec.timeZone",
-                format!("invalid time zone: {e}"),
+                time_zone_message(&e),
             ));
         }
     }

@@ -18,7 +18,7 @@ pub mod kinds;
 pub mod kuberay;
 pub mod path;
 pub mod raygate;
-mod tznames;
+pub(crate) mod tznames;
 
 use crate::model::{self, v1, v1alpha1};
 

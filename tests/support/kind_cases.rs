@@ -449,3 +449,43 @@ fn picker(mut seed: u64) -> impl FnMut(usize) -> usize {
         (seed >> 33) as usize % n
     }
 }
+
+/// RayCronJobs with `timeZone` values for CJ4/CJ5 (`time.LoadLocation` on Go's embedded tz
+/// database): zone names, links, case, the `..` and leading-slash refusals.
+pub fn time_zone_objects() -> Vec<(String, Value)> {
+    [
+        "Europe/Paris",
+        "UTC",
+        "Local",
+        "utc",
+        "local",
+        "GMT",
+        "Etc/GMT+5",
+        "EST5EDT",
+        "Zulu",
+        "America/Argentina/Buenos_Aires",
+        "America/New_York",
+        "Asia/Kolkata",
+        "Asia/Calcutta",
+        "Europe/Atlantis",
+        "Mars/Olympus",
+        "europe/paris",
+        "../etc/passwd",
+        "Europe/../UTC",
+        "/etc/localtime",
+        "\\UTC",
+        "America",
+        "Etc/GMT+15",
+        "US/Pacific",
+        "Antarctica/Troll",
+        "",
+    ]
+    .iter()
+    .map(|tz| {
+        (
+            format!("CJ5 {tz:?}"),
+            edit(C, &[("/spec/timeZone", json!(tz))]),
+        )
+    })
+    .collect()
+}
