@@ -443,12 +443,99 @@ async fn scales_up_creates_pods_then_drains_and_deletes_idle_ones() {
     );
     assert_eq!(rows.iter().map(|r| r.replicas).max(), Some(3), "{text}");
     assert_eq!(rows.last().map(|r| r.replicas), Some(1), "{text}");
+    // The plot at exit is the plot of every row of the CSV: none recorded after it (the cluster
+    // tasks are awaited before it is written).
     let svg = std::fs::read_to_string(csv.with_extension("svg")).expect("timeline.svg at exit");
     assert_eq!(
         svg,
-        raygate::autoscale::timeline::render_svg(&rows, "raygate autoscale run")
+        raygate::autoscale::timeline::plot_of(rows, "raygate autoscale run"),
+        "{text}"
+    );
+    assert!(
+        ctl.log().contains("timeline written"),
+        "the log says where: {}",
+        ctl.log()
     );
     watch_task.abort();
+}
+
+/// Parses `path` as XML (the `--timeline` plot): its `data-series` lines and `data-launch`
+/// markers, or why it is not one.
+fn svg_series(path: &Path) -> Result<(Vec<String>, usize), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let doc = roxmltree::Document::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let series = doc
+        .descendants()
+        .filter_map(|n| n.attribute("data-series").map(String::from))
+        .collect();
+    let launches = doc
+        .descendants()
+        .filter(|n| n.has_attribute("data-launch"))
+        .count();
+    Ok((series, launches))
+}
+
+/// Issue #17: a run stopped without an exit (SIGKILL: an OOM kill, the kubelet after the grace
+/// period) still leaves the plot, rewritten while rows come, atomically (never half-written).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timeline_plot_is_rewritten_during_the_run_and_survives_sigkill() {
+    let Env { ns, api, .. } = env("e2e-autoscale-timeline-kill").await;
+    let gcs = FakeGcs::start().await;
+    let name = "plotted";
+    create(&api, raycluster(name, &gcs.address(), 10)).await;
+    let out = tempfile::tempdir().unwrap();
+    let csv = out.path().join("run.csv");
+    let svg = csv.with_extension("svg");
+    let ctl = Controller::start(
+        &ns,
+        &["--no-leader-elect", "--timeline", csv.to_str().unwrap()],
+    );
+    wait_ready(&ctl).await;
+    // The first row is plotted at once: the plot exists with no decision yet.
+    let (series, launches) = wait_for(&ctl, 30, "the first plot", || async {
+        svg_series(&svg).ok()
+    })
+    .await;
+    let group = format!("replicas {ns}/{name}/{GROUP}");
+    assert!(series.contains(&group), "{series:?}");
+    assert_eq!(launches, 0);
+    assert!(
+        ctl.log().contains(&format!("plot to {}", svg.display())),
+        "the log says where: {}",
+        ctl.log()
+    );
+    gcs.set(|s| s.demands = vec![(BTreeMap::from([("CPU".into(), 1.0)]), 2)]);
+    wait_replicas(&ctl, &api, name, 2).await;
+    // Rewritten within 10 s (+ an iteration) with the launch; every read parses (atomic).
+    wait_for(&ctl, 30, "the plot with the launch", || {
+        let got = svg_series(&svg);
+        async move {
+            let (_, launches) = got.unwrap_or_else(|e| panic!("a read of the plot: {e}"));
+            (launches == 1).then_some(())
+        }
+    })
+    .await;
+    // SIGKILL: no exit path runs; the last plot stays, and no temporary file is left over.
+    // SAFETY: plain kill(2) of the child we spawned.
+    unsafe {
+        libc::kill(ctl.proc.pid() as i32, libc::SIGKILL);
+    }
+    wait_for(&ctl, 10, "the controller gone", || async {
+        ctl.proc.exited().map(|_| ())
+    })
+    .await;
+    let (series, launches) = svg_series(&svg).unwrap();
+    assert!(series.contains(&group) && series.contains(&"demand".to_string()));
+    assert_eq!(launches, 1);
+    let left: Vec<String> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(
+        BTreeSet::from_iter(left.iter().map(String::as_str)),
+        BTreeSet::from(["run.csv", "run.svg"]),
+        "{left:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -750,7 +837,12 @@ async fn only_the_lease_holder_writes_and_the_other_takes_over_within_15_s() {
     wait_replicas(&b, &api, name, 4).await;
     let took = killed.elapsed();
     assert!(took < Duration::from_secs(15), "failover took {took:?}");
-    assert!(b.log().contains("replicas 2 -> 4"), "{}", b.log());
+    // (b logs the decision after the API server answered its patch, which the test may see
+    // first: poll the log.)
+    wait_for(&b, 10, "replica-b logs replicas 2 -> 4", || async {
+        b.log().contains("replicas 2 -> 4").then_some(())
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let h = hist.lock().unwrap().clone();
     assert!(

@@ -270,6 +270,26 @@ fn timeline_records_the_runs_decisions_and_plots_them() {
     wait_workers(&mut cx, &cluster, &autoscaler, 3, minute);
     create_actor(&cluster, "t4", 1, true);
     wait_workers(&mut cx, &cluster, &autoscaler, 4, minute);
+    // the plot is rewritten during the run (every 10 s, atomically): a run killed now leaves
+    // one with the launches so far, and every read of it parses
+    let svg_path = csv.with_extension("svg");
+    poll(Duration::from_secs(30), Duration::from_millis(200), || {
+        let text = std::fs::read_to_string(&svg_path).ok()?;
+        let doc = roxmltree::Document::parse(&text)
+            .unwrap_or_else(|e| panic!("a read of the plot during the run: {e}"));
+        let launched: u64 = doc
+            .descendants()
+            .filter_map(|n| n.attribute("data-launch"))
+            .filter_map(|a| a.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum();
+        (launched >= 4).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no plot of the 4 launches during the run\n{}",
+            autoscaler.log()
+        )
+    });
     // the run's clock starts after the spawn, so this is at most the CSV time of the first kill
     // plus the binary's start-up
     let kill_t = spawned.elapsed().as_secs_f64();
@@ -281,6 +301,10 @@ fn timeline_records_the_runs_decisions_and_plots_them() {
     let code = autoscaler.stop().expect("autoscaler exits on SIGTERM");
     assert!(code.success(), "{code:?}\n{}", autoscaler.log());
     let log = autoscaler.log();
+    assert!(
+        log.contains(&format!("timeline: {}", svg_path.display())),
+        "the log says where the plot is: {log}"
+    );
 
     let text = std::fs::read_to_string(&csv).unwrap();
     let rows = parse_csv("timeline.csv", &text).unwrap();
@@ -359,7 +383,6 @@ fn timeline_records_the_runs_decisions_and_plots_them() {
     );
 
     // the plot written at exit: its lines and markers are the rows'
-    let svg_path = csv.with_extension("svg");
     let svg = std::fs::read_to_string(&svg_path).expect("timeline.svg written at exit");
     let ax = Axes::of(&rows);
     let points = |series: &str| -> Vec<(f64, f64)> {
@@ -436,7 +459,7 @@ fn timeline_records_the_runs_decisions_and_plots_them() {
 /// that run scaled up to 4 and back to 0.
 #[test]
 fn docs_timeline_is_the_plot_of_its_recorded_run() {
-    use raygate::autoscale::timeline::{parse_csv, render_svg};
+    use raygate::autoscale::timeline::{parse_csv, plot_of};
     let img = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/img");
     let csv = std::fs::read_to_string(img.join("autoscale-timeline.csv")).unwrap();
     let rows = parse_csv("autoscale-timeline.csv", &csv).unwrap();
@@ -445,7 +468,7 @@ fn docs_timeline_is_the_plot_of_its_recorded_run() {
     let svg = std::fs::read_to_string(img.join("autoscale-timeline.svg")).unwrap();
     assert_eq!(
         svg,
-        render_svg(&rows, "raygate autoscale local: raycluster-autoscaler"),
+        plot_of(rows, "raygate autoscale local: raycluster-autoscaler"),
         "regenerate: raygate autoscale timeline --title 'raygate autoscale local: raycluster-autoscaler' -o docs/img/autoscale-timeline.svg docs/img/autoscale-timeline.csv"
     );
 }

@@ -2,11 +2,13 @@
 //! reported, the group's `replicas` after the decision, the worker pods alive, and what the
 //! decision launched and terminated. `raygate autoscale local|run --timeline FILE.csv` records it
 //! (the file I/O is `crate::timeline_file`'s);
-//! [`render_svg`] plots it (demand, replicas and pods over time, decisions as markers). Pure:
-//! rows in, text out.
+//! [`render_svg`] plots it (demand, replicas and pods over time, decisions as markers), and
+//! [`PlotRows`] keeps the rows such a plot needs in bounded memory however long the run. Pure:
+//! rows in, text out; time is the rows' `t_s`.
 
 use super::types::Plan;
 use serde_json::Value;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 
 pub const HEADER: &str = "t_seconds,group,demand,replicas,pods,launch,terminate";
@@ -136,6 +138,175 @@ pub fn parse_csv(name: &str, text: &str) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
+/// Rows a plot keeps by default: about 1 MB of memory and an SVG under 1 MB.
+pub const MAX_ROWS: usize = 10_000;
+
+/// The rows a step plot of a run needs, in bounded memory: every change point of each group (a
+/// row whose demand, replicas or pods differ from the group's previous row, or that carries a
+/// launch or terminate), plus the group's latest row (so its lines reach the last sample).
+/// Rows that repeat the previous values are dropped: the plot of what is kept is the plot of all
+/// the rows. At most `cap` rows are kept; past that the least recent information is dropped
+/// (the first row of the group whose next row is the oldest, or a group's only row when it
+/// is the oldest), and the plot starts at [`PlotRows::start`]: every row from then on is
+/// kept, and each group's value at that instant is known (its row is drawn from there,
+/// without the marker of a decision made before it). Rows must come in time order.
+#[derive(Debug, Clone)]
+pub struct PlotRows {
+    cap: usize,
+    groups: BTreeMap<String, Kept>,
+    next_seq: u64,
+    len: usize,
+    dropped: u64,
+    start: f64,
+}
+
+#[derive(Debug, Clone)]
+struct Kept {
+    /// First-seen order of the group (the plot's order).
+    seq: u64,
+    rows: VecDeque<Row>,
+    /// The last row only repeats the one before it (it is replaced by the next row).
+    tail: bool,
+}
+
+impl PlotRows {
+    /// Keeps at most `cap` rows (at least one per group: `cap` is raised to 1).
+    pub fn new(cap: usize) -> PlotRows {
+        PlotRows {
+            cap: cap.max(1),
+            groups: BTreeMap::new(),
+            next_seq: 0,
+            len: 0,
+            dropped: 0,
+            start: 0.0,
+        }
+    }
+
+    pub fn push(&mut self, row: Row) {
+        let seq = self.next_seq;
+        let g = self
+            .groups
+            .entry(row.group.clone())
+            .or_insert_with(|| Kept {
+                seq,
+                rows: VecDeque::new(),
+                tail: false,
+            });
+        if g.seq == seq {
+            self.next_seq += 1;
+        }
+        let repeat = g.rows.back().is_some_and(|last| {
+            (last.demand, last.replicas, last.pods) == (row.demand, row.replicas, row.pods)
+                && row.launch == 0
+                && row.terminate == 0
+        });
+        match g.rows.back_mut() {
+            // A repeated tail moves on; a change makes the tail before it redundant.
+            Some(last) if g.tail => {
+                *last = row;
+                g.tail = repeat;
+            }
+            _ => {
+                g.rows.push_back(row);
+                g.tail = repeat;
+                self.len += 1;
+            }
+        }
+        while self.len > self.cap {
+            self.evict();
+        }
+    }
+
+    /// Drops the least recent information: the row whose value stops being the latest first.
+    fn evict(&mut self) {
+        let until = |k: &Kept| k.rows.get(1).or(k.rows.front()).map_or(f64::MAX, |r| r.t_s);
+        let Some(name) = self
+            .groups
+            .iter()
+            .min_by(|a, b| until(a.1).total_cmp(&until(b.1)))
+            .map(|(n, _)| n.clone())
+        else {
+            return;
+        };
+        let Some(g) = self.groups.get_mut(&name) else {
+            return;
+        };
+        self.start = self.start.max(until(g));
+        g.rows.pop_front();
+        if g.rows.is_empty() {
+            self.groups.remove(&name);
+        }
+        self.len -= 1;
+        self.dropped += 1;
+    }
+
+    /// Rows kept (at most the cap).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Rows dropped by the cap (not counting the repeats, which the plot does not need).
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Where the plot starts: 0 until the cap dropped a row, then the time of the oldest
+    /// information dropped.
+    pub fn start(&self) -> f64 {
+        self.start
+    }
+
+    /// The kept rows, group by group in first-seen order, each in time order; a row before
+    /// [`Self::start`] is moved to it, without its markers.
+    pub fn rows(&self) -> Vec<Row> {
+        let mut gs: Vec<&Kept> = self.groups.values().collect();
+        gs.sort_by_key(|g| g.seq);
+        gs.iter()
+            .flat_map(|g| g.rows.iter())
+            .map(|r| {
+                if r.t_s < self.start {
+                    Row {
+                        t_s: self.start,
+                        launch: 0,
+                        terminate: 0,
+                        ..r.clone()
+                    }
+                } else {
+                    r.clone()
+                }
+            })
+            .collect()
+    }
+
+    /// The plot of the kept rows ([`render_svg`]'s); once the cap dropped rows its time axis
+    /// starts at [`Self::start`] and says so.
+    pub fn render_svg(&self, title: &str) -> String {
+        let note = (self.dropped > 0).then(|| {
+            format!(
+                "from {} s: {} older rows dropped to keep at most {}",
+                trim_num(self.start),
+                self.dropped,
+                self.cap
+            )
+        });
+        render(&self.rows(), title, self.start, note.as_deref())
+    }
+}
+
+/// The plot of `rows` kept by [`PlotRows`] with the default cap ([`MAX_ROWS`]): the plot
+/// `--timeline` writes, drawn again from its CSV.
+pub fn plot_of(rows: impl IntoIterator<Item = Row>, title: &str) -> String {
+    let mut kept = PlotRows::new(MAX_ROWS);
+    for r in rows {
+        kept.push(r);
+    }
+    kept.render_svg(title)
+}
+
 /// Plot size and margins (pixels).
 pub const WIDTH: f64 = 860.0;
 pub const HEIGHT: f64 = 380.0;
@@ -147,23 +318,38 @@ const BOTTOM: f64 = 44.0;
 /// The plot's mapping from (seconds, count) to pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Axes {
+    /// Where the time axis starts (0 unless rows were dropped: [`PlotRows::start`]).
+    pub t_min: f64,
     pub t_max: f64,
     pub y_max: u64,
 }
 
 impl Axes {
+    /// The axes of `rows` from 0 s.
     pub fn of(rows: &[Row]) -> Axes {
-        let t_max = rows.iter().map(|r| r.t_s).fold(0.0, f64::max).max(1.0);
+        Axes::from(rows, 0.0)
+    }
+    /// The axes of `rows` from `t_min` s.
+    pub fn from(rows: &[Row], t_min: f64) -> Axes {
+        let t_max = rows
+            .iter()
+            .map(|r| r.t_s)
+            .fold(t_min, f64::max)
+            .max(t_min + 1.0);
         let y_max = rows
             .iter()
             .map(|r| r.demand.max(r.replicas).max(r.pods))
             .max()
             .unwrap_or(0)
             .max(1);
-        Axes { t_max, y_max }
+        Axes {
+            t_min,
+            t_max,
+            y_max,
+        }
     }
     pub fn x(&self, t: f64) -> f64 {
-        LEFT + (WIDTH - LEFT - RIGHT) * t / self.t_max
+        LEFT + (WIDTH - LEFT - RIGHT) * (t - self.t_min) / (self.t_max - self.t_min)
     }
     pub fn y(&self, v: u64) -> f64 {
         HEIGHT - BOTTOM - (HEIGHT - TOP - BOTTOM) * v as f64 / self.y_max as f64
@@ -213,7 +399,12 @@ const COLORS: [&str; 6] = [
 /// (▼) as markers at the iteration that decided them. Every line carries
 /// `data-series="demand"`, `"replicas GROUP"` or `"pods GROUP"`.
 pub fn render_svg(rows: &[Row], title: &str) -> String {
-    let ax = Axes::of(rows);
+    render(rows, title, 0.0, None)
+}
+
+/// [`render_svg`] with the time axis from `t_min` and `note` after the axis label.
+fn render(rows: &[Row], title: &str, t_min: f64, note: Option<&str>) -> String {
+    let ax = Axes::from(rows, t_min);
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -229,7 +420,7 @@ pub fn render_svg(rows: &[Row], title: &str) -> String {
         esc(title)
     );
     // axes and grid
-    let (x0, x1, y0, y1) = (ax.x(0.0), ax.x(ax.t_max), ax.y(0), ax.y(ax.y_max));
+    let (x0, x1, y0, y1) = (ax.x(ax.t_min), ax.x(ax.t_max), ax.y(0), ax.y(ax.y_max));
     let y_step = (ax.y_max as f64 / 6.0).ceil().max(1.0) as u64;
     let mut v = 0;
     while v <= ax.y_max {
@@ -242,8 +433,8 @@ pub fn render_svg(rows: &[Row], title: &str) -> String {
         );
         v += y_step;
     }
-    let t_step = nice_step(ax.t_max / 8.0);
-    let mut t = 0.0;
+    let t_step = nice_step((ax.t_max - ax.t_min) / 8.0);
+    let mut t = (ax.t_min / t_step).ceil() * t_step;
     while t <= ax.t_max + 1e-9 {
         let x = ax.x(t);
         let _ = writeln!(
@@ -261,9 +452,10 @@ pub fn render_svg(rows: &[Row], title: &str) -> String {
     );
     let _ = writeln!(
         s,
-        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">seconds since start</text>"#,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">seconds since start{}</text>"#,
         (x0 + x1) / 2.0,
-        HEIGHT - 8.0
+        HEIGHT - 8.0,
+        note.map(|n| format!(" ({})", esc(n))).unwrap_or_default()
     );
     // demand: once per iteration (the first group's row carries it)
     let gs = groups(rows);
@@ -416,6 +608,7 @@ mod tests {
     #[test]
     fn steps_hold_the_value_until_the_next_sample() {
         let ax = Axes {
+            t_min: 0.0,
             t_max: 10.0,
             y_max: 4,
         };
@@ -452,5 +645,163 @@ mod tests {
         assert_eq!(svg.matches("data-launch=").count(), 2);
         assert_eq!(svg.matches("data-terminate=").count(), 1);
         assert!(!svg.contains("<x>"));
+    }
+
+    /// Step value of `group`'s `f` at `t` (the last row at or before `t`), as the plot draws it.
+    fn at(rows: &[Row], group: &str, t: f64) -> Option<(u64, u64, u64)> {
+        rows.iter()
+            .rfind(|r| r.group == group && r.t_s <= t)
+            .map(|r| (r.demand, r.replicas, r.pods))
+    }
+
+    #[test]
+    fn a_long_steady_run_keeps_only_its_change_points_and_the_last_rows() {
+        // 1,000,000 iterations of 2 groups (one row each per second); replicas change every
+        // 10,000 iterations, a launch or terminate marks each change.
+        let mut kept = PlotRows::new(MAX_ROWS);
+        let mut changes = Vec::new();
+        let mut all_max = 0;
+        for i in 0..1_000_000u64 {
+            let t = i as f64;
+            let level = (i / 10_000) % 5;
+            let changed = i % 10_000 == 0;
+            for g in ["a", "b"] {
+                let r = row(t, g, level, level, level, u64::from(changed), 0);
+                if changed {
+                    changes.push(r.clone());
+                }
+                kept.push(r);
+            }
+            all_max = all_max.max(kept.len());
+        }
+        let rows = kept.rows();
+        // 100 change points per group, plus each group's last row
+        assert_eq!(rows.len(), 2 * 100 + 2);
+        assert_eq!(all_max, rows.len());
+        assert_eq!((kept.dropped(), kept.start()), (0, 0.0));
+        let marked: Vec<Row> = rows.iter().filter(|r| r.launch > 0).cloned().collect();
+        let mut want = changes.clone();
+        want.sort_by_key(|r| r.group.clone());
+        assert_eq!(marked, want);
+        for g in ["a", "b"] {
+            let last = rows.iter().rfind(|r| r.group == g).unwrap();
+            assert_eq!(last.t_s, 999_999.0);
+        }
+        // the plot of the kept rows draws what the plot of all rows would: same levels, same ends
+        let svg = kept.render_svg("t");
+        assert_eq!(svg.matches("data-launch=").count(), 200);
+        assert!(!svg.contains("dropped"));
+        assert!(svg.len() < 100_000, "{}", svg.len());
+    }
+
+    #[test]
+    fn past_the_cap_the_oldest_changes_go_and_every_later_change_stays() {
+        // 3 groups; "busy" changes at every iteration, "calm" every 50th, "gone" stops at 100.
+        let cap = 500;
+        let mut kept = PlotRows::new(cap);
+        let mut all = Vec::new();
+        for i in 0..100_000u64 {
+            let t = i as f64 * 0.5;
+            let mut push = |r: Row| {
+                all.push(r.clone());
+                kept.push(r);
+            };
+            push(row(t, "calm", i % 3, (i / 50) % 4, (i / 50) % 4, 0, 0));
+            push(row(t, "busy", i % 3, i % 7, (i + 1) % 7, i % 2, 0));
+            if i < 100 {
+                push(row(t, "gone", i % 3, 1, 1, 0, 0));
+            }
+            assert!(kept.len() <= cap);
+        }
+        assert_eq!(kept.len(), cap);
+        assert!(kept.dropped() > 0);
+        let start = kept.start();
+        assert!(start > 40_000.0 && start < 50_000.0, "{start}");
+        let rows = kept.rows();
+        assert!(rows.iter().all(|r| r.t_s >= start));
+        // every sample time from the start on shows the values all the rows show
+        for g in ["calm", "busy"] {
+            for r in all.iter().filter(|r| r.group == g && r.t_s >= start) {
+                assert_eq!(at(&rows, g, r.t_s), at(&all, g, r.t_s), "{g} at {}", r.t_s);
+            }
+            assert_eq!(
+                rows.iter().rfind(|r| r.group == g).map(|r| r.t_s),
+                Some(49_999.5)
+            );
+        }
+        // the group not seen since long before the start is gone; every later marker is kept
+        assert!(!rows.iter().any(|r| r.group == "gone"));
+        let want = all.iter().filter(|r| r.t_s > start && r.launch > 0).count();
+        let got = rows
+            .iter()
+            .filter(|r| r.t_s > start && r.launch > 0)
+            .count();
+        assert_eq!(got, want);
+        // groups keep their first-seen order; the plot says where it starts and why
+        assert_eq!(groups(&rows), ["calm", "busy"]);
+        let svg = kept.render_svg("t");
+        assert!(
+            svg.contains(&format!("from {} s: ", trim_num(start))),
+            "{svg}"
+        );
+        assert!(svg.contains(&format!("older rows dropped to keep at most {cap}")));
+        let ax = Axes::from(&rows, start);
+        assert!((ax.x(start) - LEFT).abs() < 1e-9);
+        assert!((ax.x(49_999.5) - (WIDTH - RIGHT)).abs() < 1e-9);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(200))]
+        /// Whatever the rows, the kept ones fit the cap and, after the start, draw the same
+        /// step lines (values at every sample time, last sample time per group) and markers.
+        #[test]
+        fn kept_rows_draw_the_same_plot_from_the_start_on(
+            cap in 1usize..40,
+            steps in proptest::collection::vec(
+                (0u8..3, 0u64..3, 0u64..3, 0u64..3, 0u64..2, 0u64..2, 0u8..3), 1..300)
+        ) {
+            let mut kept = PlotRows::new(cap);
+            let mut all = Vec::new();
+            let mut t = 0.0;
+            for (g, d, r, p, l, x, dt) in steps {
+                t += f64::from(dt) * 0.5;
+                let row = row(t, ["a", "b", "c"][g as usize], d, r, p, l, x);
+                all.push(row.clone());
+                kept.push(row);
+                proptest::prop_assert!(kept.len() <= cap);
+            }
+            let rows = kept.rows();
+            proptest::prop_assert_eq!(rows.len(), kept.len());
+            let start = kept.start();
+            for g in groups(&rows) {
+                let last_all = all.iter().rfind(|r| r.group == g).unwrap().t_s;
+                let last_kept = rows.iter().rfind(|r| r.group == g).unwrap().t_s;
+                proptest::prop_assert_eq!(last_all, last_kept);
+                // (strictly after: the only row of a group dropped whole may be at the start)
+                for r in all.iter().filter(|r| r.group == g && r.t_s > start) {
+                    proptest::prop_assert_eq!(at(&rows, &g, r.t_s), at(&all, &g, r.t_s));
+                }
+            }
+            // a group dropped whole was last seen at or before the start
+            for g in groups(&all) {
+                if !rows.iter().any(|r| r.group == g) {
+                    let last = all.iter().rfind(|r| r.group == g).unwrap().t_s;
+                    proptest::prop_assert!(last <= start);
+                }
+            }
+            let marks = |v: &[Row]| -> Vec<(String, u64, u64)> {
+                let mut m: Vec<_> = v
+                    .iter()
+                    .filter(|r| r.t_s > start && (r.launch > 0 || r.terminate > 0))
+                    .map(|r| (format!("{} {}", r.group, r.t_s), r.launch, r.terminate))
+                    .collect();
+                m.sort();
+                m
+            };
+            proptest::prop_assert_eq!(marks(&rows), marks(&all));
+            if kept.dropped() == 0 {
+                proptest::prop_assert_eq!(start, 0.0);
+            }
+        }
     }
 }

@@ -35,14 +35,15 @@ pub enum AutoscaleCommand {
     /// the Pod's loopback, KubeRay's autoscaler Role (see docs/autoscaler-sidecar.md). An image
     /// whose `ray` is a symlink to raygate also runs this for `ray kuberay-autoscaler ...`.
     Sidecar(crate::controller::sidecar::SidecarArgs),
-    /// Plot a timeline recorded by `autoscale local --timeline FILE.csv` (demand, replicas and
-    /// pods over time) as SVG.
+    /// Plot a timeline recorded by `autoscale local|run --timeline FILE.csv` (demand, replicas
+    /// and pods over time) as SVG: the plot the run wrote (the same rows kept, at most 10,000
+    /// change points: docs/autoscaler.md#timeline).
     Timeline(TimelineArgs),
 }
 
 #[derive(clap::Args, Debug)]
 pub struct TimelineArgs {
-    /// The CSV `autoscale local --timeline` wrote.
+    /// The CSV `autoscale local|run --timeline` wrote.
     pub csv: PathBuf,
     /// Where to write the SVG (default: the CSV's path with the extension .svg; `-` for stdout).
     #[arg(short = 'o', long = "output", value_name = "SVG")]
@@ -71,7 +72,7 @@ fn run_timeline(a: &TimelineArgs) -> ExitCode {
             .map(|f| f.to_string_lossy().to_string())
             .unwrap_or_default()
     });
-    let svg = crate::autoscale::timeline::render_svg(&rows, &title);
+    let svg = crate::autoscale::timeline::plot_of(rows, &title);
     let out = a
         .output
         .clone()

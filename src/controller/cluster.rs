@@ -94,9 +94,10 @@ fn record_timeline(
         return;
     }
     let infos = pod_infos(shared, &st.ns, &st.name);
-    let Ok(mut t) = timeline.lock() else {
-        return;
-    };
+    // (A task that panicked holding the lock left complete rows: keep recording.)
+    let mut t = timeline
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let rows = crate::autoscale::timeline::rows_of(
         t.now(),
         rc,

@@ -104,8 +104,9 @@ pub struct RunArgs {
     pub log_format: LogFormat,
     /// Record every decision: one CSV row per worker group per cluster iteration
     /// (t_seconds,group,demand,replicas,pods,launch,terminate; group = namespace/cluster/group)
-    /// to FILE, and at exit a plot of demand, replicas and pods over time to FILE with the
-    /// extension .svg (`raygate autoscale timeline FILE` redraws it).
+    /// to FILE, and a plot of demand, replicas and pods over time to FILE with the extension
+    /// .svg, rewritten every 10 s and at exit (`raygate autoscale timeline FILE` redraws it;
+    /// docs/autoscaler.md#timeline).
     #[arg(long, value_name = "FILE")]
     pub timeline: Option<std::path::PathBuf>,
 }
@@ -247,9 +248,11 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
     let pod_writer: Writer<Pod> = Writer::default();
     let pod_store = pod_writer.as_reader();
     let timeline = match &args.timeline {
-        Some(p) => Some(std::sync::Mutex::new(
-            crate::timeline_file::TimelineFile::create(p)?,
-        )),
+        Some(p) => {
+            let t = crate::timeline_file::TimelineFile::create(p, "raygate autoscale run")?;
+            tracing::info!("timeline: {}", t.describe());
+            Some(std::sync::Mutex::new(t))
+        }
         None => None,
     };
     let shared = Arc::new(cluster::Shared {
@@ -297,11 +300,11 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
     let (mut rc_synced, mut pods_synced) = (false, false);
     let mut shutdown = std::pin::pin!(crate::signal::shutdown_signal());
     tracing::info!(identity = %identity, namespace = ?args.namespace, reconcile_pods = args.reconcile_pods, "raygate autoscaler started");
-    loop {
+    let ended = loop {
         tokio::select! {
-            _ = &mut shutdown => break,
+            _ = &mut shutdown => break Ok(()),
             ev = rc_stream.next() => match ev {
-                None => return Err("RayCluster watch ended".into()),
+                None => break Err("RayCluster watch ended".to_string()),
                 Some(Err(e)) => {
                     metrics.error(admin::category::WATCH);
                     tracing::warn!(error = %e, "RayCluster watch error (retrying)");
@@ -341,7 +344,7 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
                 }
             },
             ev = pod_stream.next() => match ev {
-                None => return Err("Pod watch ended".into()),
+                None => break Err("Pod watch ended".to_string()),
                 Some(Err(e)) => {
                     metrics.error(admin::category::WATCH);
                     tracing::warn!(error = %e, "Pod watch error (retrying)");
@@ -375,19 +378,32 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
             ready.store(true, Ordering::Relaxed);
             tracing::info!(clusters = tasks.len(), "caches synced; ready");
         }
+    };
+    match &ended {
+        Ok(()) => tracing::info!("shutting down"),
+        Err(e) => tracing::error!(error = %e, "shutting down"),
     }
-    tracing::info!("shutting down");
-    for (_, (_, h)) in tasks.drain() {
+    // The cluster tasks end at their next await: wait for that, so no row is recorded after
+    // the final plot (the CSV holds the rows plotted).
+    let handles: Vec<_> = tasks.drain().map(|(_, (_, h))| h).collect();
+    for h in &handles {
         h.abort();
     }
+    if tokio::time::timeout(Duration::from_secs(5), futures::future::join_all(handles))
+        .await
+        .is_err()
+    {
+        tracing::warn!("cluster tasks still running 5 s after the abort");
+    }
     listener.abort();
-    if let Some(Ok(t)) = shared.timeline.as_ref().map(|t| t.lock()) {
-        match t.finish("raygate autoscale run") {
+    if let Some(t) = shared.timeline.as_ref() {
+        let mut t = t.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match t.finish() {
             Ok(svg) => tracing::info!(svg = %svg.display(), "timeline written"),
             Err(e) => tracing::warn!(error = %e, "--timeline"),
         }
     }
-    Ok(())
+    ended
 }
 
 /// Per (namespace, name): the wake-up handle and the task of an opted-in RayCluster.

@@ -55,9 +55,9 @@ pub struct LocalArgs {
     #[arg(long)]
     pub run_for: Option<f64>,
     /// Record the run: one CSV row per worker group per iteration
-    /// (t_seconds,group,demand,replicas,pods,launch,terminate) to FILE, and at exit a plot of
-    /// demand, replicas and pods over time to FILE with the extension .svg (`raygate autoscale
-    /// timeline FILE` redraws it).
+    /// (t_seconds,group,demand,replicas,pods,launch,terminate) to FILE, and a plot of demand,
+    /// replicas and pods over time to FILE with the extension .svg, rewritten every 10 s and at
+    /// exit (`raygate autoscale timeline FILE` redraws it; docs/autoscaler.md#timeline).
     #[arg(long, value_name = "FILE")]
     pub timeline: Option<PathBuf>,
 }
@@ -549,13 +549,12 @@ impl Local {
         }
     }
 
-    /// `--timeline`: the plot, next to the CSV.
-    fn write_timeline_svg(&self) {
-        let Some(t) = &self.timeline else {
+    /// `--timeline`: the final plot, next to the CSV.
+    fn write_timeline_svg(&mut self) {
+        let Some(t) = self.timeline.as_mut() else {
             return;
         };
-        let title = format!("raygate autoscale local: {}", self.cluster_name);
-        match t.finish(&title) {
+        match t.finish() {
             Ok(svg) => self.log(&format!("timeline: {}", svg.display())),
             Err(e) => eprintln!("warning: --timeline: {e}"),
         }
@@ -726,7 +725,10 @@ async fn local_main(args: LocalArgs) -> Result<(), String> {
         .filter(|s| s.is_finite() && *s > 0.0)
         .map(|s| Instant::now() + Duration::from_secs_f64(s));
     let timeline = match &args.timeline {
-        Some(path) => Some(crate::timeline_file::TimelineFile::create(path)?),
+        Some(path) => Some(crate::timeline_file::TimelineFile::create(
+            path,
+            &format!("raygate autoscale local: {cluster_name}"),
+        )?),
         None => None,
     };
     let mut local = Local {
@@ -745,8 +747,11 @@ async fn local_main(args: LocalArgs) -> Result<(), String> {
         joined: BTreeMap::new(),
         timeline,
     };
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| e.to_string())?;
+    // Installed now: a signal during an iteration ends the run at the next wait.
+    let mut shutdown = crate::signal::Shutdown::install();
+    if let Some(t) = &local.timeline {
+        local.log(&format!("timeline: {}", t.describe()));
+    }
     let result = async {
         loop {
             let started = Instant::now();
@@ -758,8 +763,7 @@ async fn local_main(args: LocalArgs) -> Result<(), String> {
                 }
                 let step = Duration::from_millis(100);
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => return Ok(()),
-                    _ = sigterm.recv() => return Ok(()),
+                    _ = shutdown.recv() => return Ok(()),
                     _ = tokio::time::sleep(step) => {}
                 }
                 if started.elapsed() >= interval {
@@ -775,8 +779,10 @@ async fn local_main(args: LocalArgs) -> Result<(), String> {
         }
     }
     .await;
-    local.shutdown();
+    // The plot first: stopping the workers can take STOP_GRACE, and a stop that does not wait
+    // for it (SIGKILL) must still find the plot of the whole run.
     local.write_timeline_svg();
+    local.shutdown();
     result
 }
 
