@@ -18,8 +18,8 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 
 /// The CRD's deprecation warning for `ray.io/v1alpha1`.
 pub const V1ALPHA1_DEPRECATION: &str = "ray.io/v1alpha1 RayCluster is deprecated; use ray.io/v1 RayCluster. v1alpha1 receives no new fields and will be unavailable in KubeRay 1.9.";
@@ -44,7 +44,7 @@ pub struct Finding {
     /// The whole source line, for display (`None` past [`SNIPPET_MAX_BYTES`]); the renderer
     /// (annotate-snippets) trims a long line to a window around the column.
     #[serde(skip)]
-    pub source: Option<String>,
+    pub source: Option<Arc<str>>,
 }
 
 /// Longest source line kept for display. A longer one (minified JSON, a huge scalar) is not
@@ -92,7 +92,7 @@ pub struct DocReport {
 }
 
 impl DocReport {
-    pub fn unreadable(message: String, line: usize, col: usize, source: Option<String>) -> Self {
+    pub fn unreadable(message: String, line: usize, col: usize, source: Option<Arc<str>>) -> Self {
         DocReport {
             line,
             api_version: None,
@@ -153,16 +153,60 @@ pub struct Checker {
     pub reject: Vec<crate::kinds::KindPattern>,
 }
 
-fn source_line(text: &str, line_offset: usize, line: usize) -> Option<String> {
+fn source_line(text: &str, line_offset: usize, line: usize) -> Option<Arc<str>> {
     let idx = line.checked_sub(line_offset + 1)?;
     snippet(text.lines().nth(idx)?)
 }
 
+/// The source lines of one text for its findings: each line is cut out once and shared by
+/// every finding on it (a long flow-style line can carry thousands), so the findings of a
+/// text hold at most one copy of it; lines are found by an index built on the first lookup.
+struct SourceLines<'a> {
+    text: &'a str,
+    line_offset: usize,
+    starts: std::cell::OnceCell<Vec<usize>>,
+    kept: std::cell::RefCell<std::collections::HashMap<usize, Option<Arc<str>>>>,
+}
+
+impl<'a> SourceLines<'a> {
+    fn new(text: &'a str, line_offset: usize) -> Self {
+        SourceLines {
+            text,
+            line_offset,
+            starts: std::cell::OnceCell::new(),
+            kept: Default::default(),
+        }
+    }
+
+    /// [`source_line`] of the text's 1-based file line `line`.
+    fn get(&self, line: usize) -> Option<Arc<str>> {
+        self.kept
+            .borrow_mut()
+            .entry(line)
+            .or_insert_with(|| {
+                let starts = self.starts.get_or_init(|| {
+                    std::iter::once(0)
+                        .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                        .collect()
+                });
+                let idx = line.checked_sub(self.line_offset + 1)?;
+                let start = *starts.get(idx)?;
+                // As `str::lines`: no line after a final newline.
+                if start >= self.text.len() {
+                    return None;
+                }
+                let end = starts.get(idx + 1).map_or(self.text.len(), |e| e - 1);
+                snippet(&self.text[start..end])
+            })
+            .clone()
+    }
+}
+
 /// The line kept for display: without its CR, and `None` when longer than
 /// [`SNIPPET_MAX_BYTES`].
-pub fn snippet(line: &str) -> Option<String> {
+pub fn snippet(line: &str) -> Option<Arc<str>> {
     let l = line.trim_end_matches('\r');
-    (l.len() <= SNIPPET_MAX_BYTES).then(|| l.to_string())
+    (l.len() <= SNIPPET_MAX_BYTES).then(|| Arc::from(l))
 }
 
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
@@ -191,12 +235,13 @@ impl Checker {
     /// Checks every document of `text` (`line_offset` = lines before it in its file).
     pub fn check_text(&self, text: &str, line_offset: usize) -> Vec<DocReport> {
         let mut out = Vec::new();
+        let src = SourceLines::new(text, line_offset);
         let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             for doc in yaml::documents(text, line_offset) {
                 match doc {
                     Ok(d) => {
                         let (t0, n0) = (std::time::Instant::now(), out.len());
-                        self.check_document(&d, text, line_offset, &mut out);
+                        self.check_document(&d, &src, &mut out);
                         let new = &mut out[n0..];
                         let total = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
                         let each = total / (new.len().max(1) as u64);
@@ -208,7 +253,7 @@ impl Checker {
                         e.message.clone(),
                         e.line,
                         e.col,
-                        source_line(text, line_offset, e.line),
+                        src.get(e.line),
                     )),
                 }
             }
@@ -227,27 +272,14 @@ impl Checker {
         out
     }
 
-    fn check_document(
-        &self,
-        doc: &Document,
-        text: &str,
-        line_offset: usize,
-        out: &mut Vec<DocReport>,
-    ) {
+    fn check_document(&self, doc: &Document, src: &SourceLines, out: &mut Vec<DocReport>) {
         if doc.value.is_null() {
             return; // empty document (`---` alone, or only comments): ignored, as kubectl does
         }
-        self.check_object(doc, &doc.value, "", text, line_offset, out);
+        self.check_object(doc, &doc.value, "", src, out);
     }
 
-    fn finding(
-        &self,
-        doc: &Document,
-        prefix: &str,
-        text: &str,
-        line_offset: usize,
-        v: Violation,
-    ) -> Finding {
+    fn finding(&self, doc: &Document, prefix: &str, src: &SourceLines, v: Violation) -> Finding {
         let full = if prefix.is_empty() {
             v.path.clone()
         } else if v.path.is_empty() {
@@ -268,7 +300,7 @@ impl Checker {
             line: loc.line,
             column: loc.col,
             len: loc.len,
-            source: source_line(text, line_offset, loc.line),
+            source: src.get(loc.line),
         }
     }
 
@@ -277,8 +309,7 @@ impl Checker {
         doc: &Document,
         obj: &Value,
         prefix: &str,
-        text: &str,
-        line_offset: usize,
+        src: &SourceLines,
         out: &mut Vec<DocReport>,
     ) {
         let here = doc.locate(prefix.trim_end_matches('.'));
@@ -312,7 +343,7 @@ impl Checker {
         {
             for (i, item) in items.iter().enumerate() {
                 let p = format!("{prefix}items[{i}].");
-                self.check_object(doc, item, &p, text, line_offset, out);
+                self.check_object(doc, item, &p, src, out);
             }
             return;
         }
@@ -324,7 +355,7 @@ impl Checker {
         };
         use crate::kinds::{self, Class};
         let fail = |report: &mut DocReport, v: Violation, help: String| {
-            let mut f = self.finding(doc, prefix, text, line_offset, v);
+            let mut f = self.finding(doc, prefix, src, v);
             f.help = Some(help);
             report.findings.push(f);
             report.status = DocStatus::Invalid;
@@ -472,7 +503,7 @@ impl Checker {
         }
         report.findings = violations
             .into_iter()
-            .map(|v| self.finding(doc, prefix, text, line_offset, v))
+            .map(|v| self.finding(doc, prefix, src, v))
             .collect();
         report.status = if report.errors() > 0 {
             DocStatus::Invalid
@@ -998,5 +1029,44 @@ mod tests {
         let s1 = r[1].findings.iter().find(|f| f.rule == "S1").expect("S1");
         assert_eq!((s1.line, s1.column), (22, 9));
         assert_eq!(s1.source.as_deref(), Some("        containers: []"));
+    }
+
+    #[test]
+    fn findings_on_one_line_share_its_copy() {
+        // Two worker groups with minReplicas > maxReplicas on one flow-style line.
+        let g = |n: &str| {
+            format!(
+                "{{groupName: {n}, minReplicas: 5, maxReplicas: 2, rayStartParams: {{}}, \
+                 template: {{spec: {{containers: [{{name: w, image: x}}]}}}}}}"
+            )
+        };
+        let text = format!(
+            "apiVersion: ray.io/v1\nkind: RayCluster\nmetadata: {{name: a}}\nspec: {{headGroupSpec: \
+             {{rayStartParams: {{}}, template: {{spec: {{containers: [{{name: h, image: x}}]}}}}}}, \
+             workerGroupSpecs: [{}, {}]}}\n",
+            g("a"),
+            g("b")
+        );
+        let r = Checker::default().check_text(&text, 0);
+        let on_4: Vec<&Arc<str>> = r[0]
+            .findings
+            .iter()
+            .filter(|f| f.line == 4)
+            .filter_map(|f| f.source.as_ref())
+            .collect();
+        assert!(on_4.len() >= 2, "{:?}", r[0].findings);
+        assert!(on_4.iter().all(|s| Arc::ptr_eq(s, on_4[0])));
+        assert_eq!(&**on_4[0], text.lines().nth(3).unwrap());
+        // The same lines as `str::lines`: none after the final newline, none past the end.
+        let src = SourceLines::new("a\r\n\nb\n", 10);
+        let got: Vec<Option<String>> = (9..16).map(|l| src.get(l).map(|s| s.to_string())).collect();
+        let want: Vec<Option<String>> = (9..16)
+            .map(|l| source_line("a\r\n\nb\n", 10, l).map(|s| s.to_string()))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(
+            got[2..5],
+            [Some("a".into()), Some(String::new()), Some("b".into())]
+        );
     }
 }

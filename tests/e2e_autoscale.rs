@@ -516,10 +516,7 @@ async fn the_timeline_plot_is_rewritten_during_the_run_and_survives_sigkill() {
     })
     .await;
     // SIGKILL: no exit path runs; the last plot stays, and no temporary file is left over.
-    // SAFETY: plain kill(2) of the child we spawned.
-    unsafe {
-        libc::kill(ctl.proc.pid() as i32, libc::SIGKILL);
-    }
+    ctl.proc.sigkill();
     wait_for(&ctl, 10, "the controller gone", || async {
         ctl.proc.exited().map(|_| ())
     })
@@ -828,10 +825,7 @@ async fn only_the_lease_holder_writes_and_the_other_takes_over_within_15_s() {
     );
 
     // Kill the holder (SIGKILL: no lease release); more demand arrives meanwhile.
-    // SAFETY: plain kill(2) of the child we spawned.
-    unsafe {
-        libc::kill(a.proc.pid() as i32, libc::SIGKILL);
-    }
+    a.proc.sigkill();
     let killed = Instant::now();
     gcs.set(|s| s.demands = vec![(BTreeMap::from([("CPU".into(), 1.0)]), 4)]);
     wait_replicas(&b, &api, name, 4).await;

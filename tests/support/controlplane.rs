@@ -874,6 +874,15 @@ impl KeptProcess {
         self.pid
     }
 
+    /// SIGKILL now (no exit path runs: an OOM kill, the kubelet after the grace period); the
+    /// keeper thread still reaps it.
+    pub fn sigkill(&self) {
+        // SAFETY: plain kill(2) of the child this keeper spawned.
+        unsafe {
+            libc::kill(self.pid as libc::pid_t, libc::SIGKILL);
+        }
+    }
+
     /// `Some(exit status)` once the process has exited on its own.
     pub fn exited(&self) -> Option<String> {
         self.exited.lock().ok().and_then(|g| g.clone())

@@ -662,7 +662,7 @@ mod tests {
             line,
             column,
             len: 3,
-            source: source.map(String::from),
+            source: source.map(std::sync::Arc::from),
         }
     }
 
