@@ -858,16 +858,22 @@ fn sm3() -> Check {
             ),
         ),
         // Each component in nanoseconds, or OVER when Go's component arithmetic overflows.
-        (
-            "sm3V".into(),
+        ("sm3V".into(), {
+            // The component's integer part, its unit, and its value in nanoseconds.
+            let int = "(q[0] == '' ? 0u : uint(q[0]))";
+            let unit = format!("{{{}}}[q[2]]", units.join(", "));
+            let digits = "size(q[3]) - size(q[4]) + size(q[1])";
+            let frac = format!(
+                "(q[1] == '' || {digits} > 40 ? 0u : uint(double(uint(q[1])) * (double({unit}) / [{}][{digits}])))",
+                scales.join(", ")
+            );
+            let ns = format!("{int} * {unit} + {frac}");
             format!(
-                "variables.sm3Q.map(q, size(q[0]) > 19 || (size(q[0]) == 19 && q[0] > {max19}) || (q[0] == '' ? 0u : uint(q[0])) > {B} / {{{units}}}[q[2]] ? {OVER} : \
-                 ((q[0] == '' ? 0u : uint(q[0])) * {{{units}}}[q[2]] + (q[1] == '' || size(q[3]) - size(q[4]) + size(q[1]) > 40 ? 0u : uint(double(uint(q[1])) * (double({{{units}}}[q[2]]) / [{scales}][size(q[3]) - size(q[4]) + size(q[1])]))) > {B} ? {OVER} : \
-                 (q[0] == '' ? 0u : uint(q[0])) * {{{units}}}[q[2]] + (q[1] == '' || size(q[3]) - size(q[4]) + size(q[1]) > 40 ? 0u : uint(double(uint(q[1])) * (double({{{units}}}[q[2]]) / [{scales}][size(q[3]) - size(q[4]) + size(q[1])])))))",
-                units = units.join(", "),
-                scales = scales.join(", "),
-            ),
-        ),
+                "variables.sm3Q.map(q, size(q[0]) > 19 || (size(q[0]) == 19 && q[0] > {max19}) || {int} > {B} / {unit} ? {OVER} : \
+                     ({ns} > {B} ? {OVER} : \
+                     {ns}))"
+            )
+        }),
         // The running sum (mod 2^64, as Go's uint64) passes 2^63 somewhere. It can only wrap
         // when a component is exactly 2^63; otherwise the running sums grow, and the last
         // decides.
