@@ -1,15 +1,22 @@
 //! End-to-end throughput of `raygate validate`'s code path (read, split, parse with positions,
-//! CRD defaults, JSON Schema, rules, positions) over a generated corpus: the 46 sample
-//! RayClusters of `../shared/kuberay/samples` repeated into 2,000 files / 20,000 documents.
-//! The corpus is generated in a temp dir at bench time (never committed). A second corpus wraps
-//! the same 46 cluster specs as RayJobs (`spec.rayClusterSpec`, same file/document counts), so
-//! the two throughputs compare the RayJob path (own rules + the embedded spec through every
-//! RayCluster rule, prefixed paths) against plain RayClusters on identical cluster content.
-//! Five rounds, one run of each corpus per round in alternating order, so both see the same
-//! machine load; it prints the best and median of each and the RayJob / RayCluster ratio.
+//! CRD defaults, JSON Schema, rules, positions) over generated corpora of 2,000 files / 20,000
+//! documents each, generated in a temp dir at bench time (never committed):
+//!
+//! - RayCluster: the 46 sample RayClusters of `../shared/kuberay/samples` repeated, as written
+//!   (comments included);
+//! - RayJob and RayService: the same 46 samples' `spec:` blocks, the very text indented under
+//!   `spec.rayClusterSpec` / `spec.rayClusterConfig` (the RayJob adds `entrypoint` and
+//!   `shutdownAfterJobFinishes`), with each sample's name and annotations; each embedding is
+//!   checked to parse back to the sample's exact cluster spec.
+//!
+//! So the throughputs compare each kind's path (its own rules, and the embedded spec through
+//! every RayCluster check, prefixed paths) against plain RayClusters on identical cluster text.
+//! Five rounds, each corpus once per round in rotating order, so all see the same machine load;
+//! it prints the best and median of each and the ratios to RayCluster.
 //!
 //! Run: `cargo bench --bench validate` (env `RAYGATE_BENCH_THREADS`, default 2;
-//! `RAYGATE_BENCH_KEEP=DIR` writes the corpus to DIR and keeps it, for hyperfine / time -v).
+//! `RAYGATE_BENCH_KEEP=DIR` writes the corpora to DIR/rayclusters, DIR/rayjobs and
+//! DIR/rayservices and keeps them, for hyperfine / time -v / perf).
 
 use raygate::pipeline::{self, Checker, DocStatus, Input};
 use raygate::yaml;
@@ -44,8 +51,35 @@ fn sample_rayclusters() -> Vec<String> {
     out
 }
 
-/// The sample clusters as RayJobs: same cluster spec under `spec.rayClusterSpec`.
-fn as_rayjobs(clusters: &[String]) -> Vec<String> {
+/// The lines of a sample's top-level `spec:` mapping (up to the next top-level key or document
+/// marker), comments and all, each indented by `by` more spaces.
+fn spec_block(text: &str, by: usize) -> String {
+    let pad = " ".repeat(by);
+    let mut out = String::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if !inside {
+            inside = line.trim_end() == "spec:";
+            continue;
+        }
+        if line.starts_with(|c: char| !c.is_whitespace() && c != '#') {
+            break;
+        }
+        if !line.trim().is_empty() {
+            out.push_str(&pad);
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The sample clusters embedded in `kind` documents: the very text of each sample's `spec:`
+/// block (comments and layout kept, indented two more) under `spec.<field>`, after the kind's
+/// `own` spec lines, with the sample's name (cut to 40 characters) and annotations (KubeRay
+/// copies them to the RayCluster it creates). Each result is checked to parse back to the
+/// sample's exact cluster spec.
+fn embed(clusters: &[String], kind: &str, own: &str, field: &str) -> Vec<String> {
     clusters
         .iter()
         .map(|text| {
@@ -57,21 +91,30 @@ fn as_rayjobs(clusters: &[String]) -> Vec<String> {
                 .value
                 .pointer("/metadata/name")
                 .and_then(|n| n.as_str())
-                .unwrap_or("rayjob")
+                .unwrap_or("sample")
                 .chars()
                 .take(40)
                 .collect::<String>();
-            let job = serde_json::json!({
-                "apiVersion": "ray.io/v1",
-                "kind": "RayJob",
-                "metadata": {"name": name.trim_end_matches('-')},
-                "spec": {
-                    "entrypoint": "python /home/ray/samples/sample_code.py",
-                    "shutdownAfterJobFinishes": true,
-                    "rayClusterSpec": d.value["spec"].clone(),
-                }
-            });
-            yaml::to_yaml(&job)
+            let mut meta = serde_json::json!({"name": name.trim_end_matches('-')});
+            if let Some(a) = d.value.pointer("/metadata/annotations") {
+                meta["annotations"] = a.clone();
+            }
+            let head =
+                serde_json::json!({"apiVersion": "ray.io/v1", "kind": kind, "metadata": meta});
+            let out = format!(
+                "{}spec:\n{own}  {field}:\n{}",
+                yaml::to_yaml(&head),
+                spec_block(text, 2)
+            );
+            let back = yaml::documents(&out, 0)
+                .next()
+                .expect("one document")
+                .expect("the embedding parses");
+            assert_eq!(
+                back.value["spec"][field], d.value["spec"],
+                "{kind} embeds the sample's cluster spec unchanged"
+            );
+            out
         })
         .collect()
 }
@@ -143,10 +186,11 @@ fn main() {
     assert_eq!(samples.len(), 46, "expected the 46 sample RayClusters");
     let keep = std::env::var("RAYGATE_BENCH_KEEP").ok();
     let tmp = tempfile::tempdir().expect("tempdir");
-    let root = keep
+    let base = keep
         .as_ref()
         .map(PathBuf::from)
         .unwrap_or_else(|| tmp.path().to_path_buf());
+    let root = base.join("rayclusters");
     let bytes = write_corpus(&root, files, &samples);
     let docs = files * DOCS_PER_FILE;
     println!(
@@ -173,42 +217,59 @@ fn main() {
     );
 
     // End to end with the CLI's code path and default options (default feature gates): the
-    // RayClusters and the same cluster specs as RayJobs, one round of each in turn (so both
-    // see the same machine load).
-    let jobs = as_rayjobs(&samples);
-    let jtmp = tempfile::tempdir().expect("tempdir");
-    let jroot = jtmp.path().join("rayjobs");
-    let jbytes = write_corpus(&jroot, files, &jobs);
-    println!(
-        "corpus: {files} files, {docs} RayJob documents, {:.1} MiB",
-        jbytes as f64 / 1048576.0
-    );
-    let (mut rc, mut job, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    // RayClusters, and the same cluster specs as RayJobs and as RayServices; each round runs
+    // every corpus once, the order rotating, so all see the same machine load.
+    let kinds = [
+        ("RayCluster", root.clone(), bytes),
+        {
+            let jobs = embed(
+                &samples,
+                "RayJob",
+                "  entrypoint: python /home/ray/samples/sample_code.py\n  shutdownAfterJobFinishes: true\n",
+                "rayClusterSpec",
+            );
+            let r = base.join("rayjobs");
+            let b = write_corpus(&r, files, &jobs);
+            ("RayJob", r, b)
+        },
+        {
+            let services = embed(&samples, "RayService", "", "rayClusterConfig");
+            let r = base.join("rayservices");
+            let b = write_corpus(&r, files, &services);
+            ("RayService", r, b)
+        },
+    ];
+    for (label, r, b) in &kinds[1..] {
+        println!(
+            "corpus: {files} files, {docs} {label} documents, {:.1} MiB at {}",
+            *b as f64 / 1048576.0,
+            r.display()
+        );
+    }
+    let mut rates = vec![Vec::new(); kinds.len()];
     for round in 0..rounds {
-        let (a, b) = if round % 2 == 0 {
-            let a = measure("RayCluster", &root, docs, threads, round);
-            (a, measure("RayJob", &jroot, docs, threads, round))
-        } else {
-            let b = measure("RayJob", &jroot, docs, threads, round);
-            (measure("RayCluster", &root, docs, threads, round), b)
-        };
-        rc.push(a);
-        job.push(b);
-        ratio.push(b / a);
+        for k in 0..kinds.len() {
+            let i = (round + k) % kinds.len();
+            let (label, r, _) = &kinds[i];
+            rates[i].push(measure(label, r, docs, threads, round));
+        }
     }
     let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
-    println!(
-        "RayCluster: best {:.0}, median {:.0} docs/s; RayJob: best {:.0}, median {:.0} docs/s",
-        best(&rc),
-        median(rc.clone()),
-        best(&job),
-        median(job.clone())
-    );
-    println!(
-        "RayJob / RayCluster throughput: best rounds {:.1} %, median of the {rounds} paired rounds {:.1} %",
-        100.0 * best(&job) / best(&rc),
-        100.0 * median(ratio)
-    );
+    for (i, (label, _, _)) in kinds.iter().enumerate() {
+        println!(
+            "{label}: best {:.0}, median {:.0} docs/s",
+            best(&rates[i]),
+            median(rates[i].clone())
+        );
+    }
+    for (i, (label, _, _)) in kinds.iter().enumerate().skip(1) {
+        let ratio: Vec<f64> = rates[i].iter().zip(&rates[0]).map(|(a, b)| a / b).collect();
+        println!(
+            "{label} / RayCluster throughput: best rounds {:.1} %, median of the {rounds} paired rounds {:.1} %",
+            100.0 * best(&rates[i]) / best(&rates[0]),
+            100.0 * median(ratio)
+        );
+    }
     let _ = Input::Stdin;
     if keep.is_some() {
         std::mem::forget(tmp);

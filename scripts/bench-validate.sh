@@ -5,9 +5,10 @@
 # Debian: apt-get install -y hyperfine time
 set -euo pipefail
 cd "$(dirname "$0")/.."
-corpus="$(mktemp -d)"
-trap 'rm -rf "$corpus"' EXIT
-RAYGATE_BENCH_KEEP="$corpus" cargo bench --bench validate
+kept="$(mktemp -d)"
+trap 'rm -rf "$kept"' EXIT
+RAYGATE_BENCH_KEEP="$kept" cargo bench --bench validate
+corpus="$kept/rayclusters"
 cargo build --release --bin raygate
 bin="${CARGO_TARGET_DIR:-target}/release/raygate"
 sample=../shared/kuberay/samples/ray-cluster.autoscaler.yaml

@@ -80,14 +80,17 @@ fn check_template(group: &Value, group_path: &str, out: &mut Vec<Violation>) {
     }
 }
 
-/// Appends the CRD-level violations of `obj` (and, on UPDATE, the transition rules against `old`).
-pub fn check(obj: &Value, old: Option<&Value>, v1alpha1: bool, out: &mut Vec<Violation>) {
-    let Some(spec) = obj_field(obj, "spec") else {
+/// Appends the CRD-level violations of a RayCluster's `spec` (and, on UPDATE, the transition
+/// rules against the stored `old_spec`). Paths start at `spec`.
+pub fn check(
+    spec: Option<&Value>,
+    old_spec: Option<&Value>,
+    v1alpha1: bool,
+    out: &mut Vec<Violation>,
+) {
+    let Some(spec) = spec.filter(|s| s.is_object()) else {
         return;
     };
-    if !spec.is_object() {
-        return;
-    }
     let sp = "spec";
     require(spec, sp, "headGroupSpec", out);
     if let Some(head) = obj_field(spec, "headGroupSpec") {
@@ -190,11 +193,10 @@ pub fn check(obj: &Value, old: Option<&Value>, v1alpha1: bool, out: &mut Vec<Vio
     }
 
     // Transition rules (`self == oldSelf`) are evaluated only when both old and new have the field.
-    if let Some(old) = old {
-        let old_spec = obj_field(old, "spec");
+    if let Some(old_spec) = old_spec {
         if let (Some(new_m), Some(old_m)) = (
             obj_field(spec, "managedBy"),
-            old_spec.and_then(|s| obj_field(s, "managedBy")),
+            obj_field(old_spec, "managedBy"),
         ) && new_m != old_m
         {
             out.push(Violation::error(
@@ -208,7 +210,7 @@ pub fn check(obj: &Value, old: Option<&Value>, v1alpha1: bool, out: &mut Vec<Vio
                 .and_then(|g| obj_field(g, "backend"))
                 .cloned()
         };
-        if let (Some(n), Some(o)) = (backend(Some(spec)), backend(old_spec))
+        if let (Some(n), Some(o)) = (backend(Some(spec)), backend(Some(old_spec)))
             && n != o
         {
             out.push(Violation::error(

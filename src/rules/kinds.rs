@@ -18,7 +18,8 @@ use super::path::{idx, key};
 use super::{gotime, raygate};
 use crate::model::{self, Kind, v1, v1alpha1};
 use crate::violation::{Mode, ValidateOptions, Violation};
-use serde_json::{Map, Value, json};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::{Map, Value};
 
 pub const MAX_RAYJOB_NAME_LENGTH: usize = super::kuberay::MAX_RAYCLUSTER_NAME_LENGTH - 6;
 pub const MAX_RAYSERVICE_NAME_LENGTH: usize = super::kuberay::MAX_RAYCLUSTER_NAME_LENGTH - 6;
@@ -407,9 +408,7 @@ where
 // Metadata
 
 /// The name the checks apply to (a `generateName` gets 5 generated characters) and its path.
-fn name_of(
-    meta: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
-) -> Option<(String, &'static str)> {
+fn name_of(meta: Option<&ObjectMeta>) -> Option<(String, &'static str)> {
     let name = meta.and_then(|m| m.name.as_deref()).unwrap_or("");
     let generate = meta.and_then(|m| m.generate_name.as_deref()).unwrap_or("");
     if !name.is_empty() {
@@ -439,7 +438,7 @@ fn name_required(out: &mut Vec<Violation>) {
 /// `ValidateRayJobMetadata` / the name part of `ValidateRayServiceMetadata`.
 fn name_rules(
     kind: &str,
-    meta: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+    meta: Option<&ObjectMeta>,
     max: usize,
     ids: (&str, &str),
     out: &mut Vec<Violation>,
@@ -510,41 +509,49 @@ struct Embedded {
     extra: Vec<Violation>,
 }
 
-/// Runs every RayCluster rule on `spec` (the raw embedded spec) as KubeRay would see the
-/// RayCluster it creates: the parent's annotations (none for a RayCronJob's template) and the
+/// Runs every RayCluster check on an embedded cluster spec (`raw` for the API server's checks,
+/// `spec` its typed view, decoded once with the parent) as KubeRay would see the RayCluster it
+/// creates: the parent's annotations (none for a RayCronJob's template) and the
 /// `ray.io/originated-from-crd` label.
+#[allow(clippy::too_many_arguments)]
 fn embedded(
-    spec: &Value,
-    api: &str,
+    raw: &Value,
+    spec: &v1::RayClusterSpec,
+    alpha: bool,
     origin: &str,
-    annotations: Option<&Value>,
+    annotations: Option<&v1::StringMap>,
     prefix: &str,
     msg_prefix: &str,
     opts: &ValidateOptions,
 ) -> Embedded {
-    let mut meta = Map::new();
-    meta.insert("name".into(), json!("embedded"));
-    meta.insert(
-        "labels".into(),
-        json!({"ray.io/originated-from-crd": origin}),
-    );
-    if let Some(a) = annotations {
-        meta.insert("annotations".into(), a.clone());
-    }
-    let cluster = json!({
-        "apiVersion": api,
-        "kind": "RayCluster",
-        "metadata": Value::Object(meta),
-        "spec": spec,
-    });
-    let all_opts = ValidateOptions {
-        mode: Mode::All,
-        ..opts.clone()
+    let meta = ObjectMeta {
+        name: Some("embedded".into()),
+        labels: Some(v1::StringMap::from([(
+            super::kuberay::ORIGINATED_FROM_CRD_LABEL.to_string(),
+            origin.to_string(),
+        )])),
+        annotations: annotations.cloned(),
+        ..ObjectMeta::default()
     };
+    let cluster = super::kuberay::Cluster {
+        metadata: Some(&meta),
+        spec,
+        status: None,
+    };
+    let (mut ordered, mut extra) = (Vec::new(), Vec::new());
+    super::check_cluster(
+        Some(raw),
+        None,
+        alpha,
+        &cluster,
+        opts,
+        &mut ordered,
+        &mut extra,
+    );
     let mut e = Embedded::default();
-    for mut v in super::validate(&cluster, None, &all_opts) {
+    for mut v in ordered.into_iter().chain(extra) {
         match v.rule.as_str() {
-            "M1" | "M2" | "ST1" | raygate::DEPRECATED_V1ALPHA1 => continue,
+            "M1" | "M2" | "ST1" => continue,
             _ => {}
         }
         if v.path == "metadata.name" {
@@ -588,14 +595,9 @@ fn rayjob(obj: &Value, old: Option<&Value>, alpha: bool, opts: &ValidateOptions,
     );
     let default_spec = v1::RayJobSpec::default();
     let spec = job.spec.as_ref().unwrap_or(&default_spec);
-    let api = if alpha {
-        model::API_VERSION_V1ALPHA1
-    } else {
-        model::API_VERSION_V1
-    };
-    let annotations = at(obj, &["metadata", "annotations"]);
+    let annotations = job.metadata.as_ref().and_then(|m| m.annotations.as_ref());
     let raw_cluster = spec_raw.and_then(|s| obj_field(s, "rayClusterSpec"));
-    rayjob_spec(spec, raw_cluster, "spec", api, annotations, "", opts, c);
+    rayjob_spec(spec, raw_cluster, "spec", alpha, annotations, "", opts, c);
     // ValidateRayJobStatus
     if let Some(st) = job.status.as_ref()
         && st.job_deployment_status.as_deref() == Some("Waiting")
@@ -622,8 +624,8 @@ fn rayjob_spec(
     spec: &v1::RayJobSpec,
     raw_cluster: Option<&Value>,
     sp: &str,
-    api: &str,
-    annotations: Option<&Value>,
+    alpha: bool,
+    annotations: Option<&v1::StringMap>,
     wrap: &str,
     opts: &ValidateOptions,
     c: &mut Collect,
@@ -831,10 +833,11 @@ fn rayjob_spec(
                 format!("{INV}K8s token auth mode is currently not supported for RayJob"),
             );
         }
-        let raw = raw_cluster.cloned().unwrap_or_else(|| json!({}));
+        let empty = Value::Object(Map::new());
         let e = embedded(
-            &raw,
-            api,
+            raw_cluster.unwrap_or(&empty),
+            cs,
+            alpha,
             "RayJob",
             annotations,
             &cluster_prefix,
@@ -1213,16 +1216,12 @@ fn rayservice(
     }
     match spec_raw.and_then(|s| obj_field(s, "rayClusterConfig")) {
         Some(raw) => {
-            let api = if alpha {
-                model::API_VERSION_V1ALPHA1
-            } else {
-                model::API_VERSION_V1
-            };
             let e = embedded(
                 raw,
-                api,
+                cluster,
+                alpha,
                 "RayService",
-                at(obj, &["metadata", "annotations"]),
+                meta.and_then(|m| m.annotations.as_ref()),
                 cp,
                 INV,
                 opts,
@@ -1494,7 +1493,7 @@ fn raycronjob(obj: &Value, old: Option<&Value>, opts: &ValidateOptions, c: &mut 
         job,
         raw_cluster,
         "spec.jobTemplate",
-        model::API_VERSION_V1,
+        false,
         None,
         "invalid RayJob template: ",
         opts,

@@ -8,20 +8,31 @@ use super::k8s::{
     is_qualified_name, is_valid_label_value,
 };
 use super::path::{idx, key};
-use crate::model::v1::{RayCluster, RayClusterSpec, StringMap, WorkerGroupSpec};
+use crate::model::v1::{RayClusterSpec, RayClusterStatus, StringMap, WorkerGroupSpec};
 use crate::violation::{FeatureGates, Violation};
 use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 pub const MAX_RAYCLUSTER_NAME_LENGTH: usize = 53;
 const FT_ANNOTATION: &str = "ray.io/ft-enabled";
 const EXTERNAL_STORAGE_NS_ANNOTATION: &str = "ray.io/external-storage-namespace";
-const ORIGINATED_FROM_CRD_LABEL: &str = "ray.io/originated-from-crd";
+pub const ORIGINATED_FROM_CRD_LABEL: &str = "ray.io/originated-from-crd";
 const RAY_ENABLE_AUTOSCALER_V2: &str = "RAY_enable_autoscaler_v2";
 const COLLECTOR_CONTAINER_NAME: &str = "ray-history-collector";
 const TLS_VOLUME_NAME: &str = "ray-tls";
 const TLS_MOUNT_PATH: &str = "/etc/ray/tls";
 const GCS_STORAGE_VOLUME: &str = "gcs-storage";
 const GCS_STORAGE_MOUNT_PATH: &str = "/data/gcs";
+
+/// What the RayCluster rules read of one cluster, borrowed from its typed view: a RayCluster's
+/// own parts, or (for the cluster spec a RayJob, RayService or RayCronJob embeds) the spec
+/// decoded with its parent and the metadata of the RayCluster KubeRay would create from it.
+#[derive(Clone, Copy)]
+pub struct Cluster<'a> {
+    pub metadata: Option<&'a ObjectMeta>,
+    pub spec: &'a RayClusterSpec,
+    pub status: Option<&'a RayClusterStatus>,
+}
 
 fn pod_spec(t: Option<&PodTemplateSpec>) -> Option<&PodSpec> {
     t.and_then(|t| t.spec.as_ref())
@@ -94,7 +105,7 @@ fn v2_by_field_or_env(spec: &RayClusterSpec, h: &Head) -> bool {
             .is_some_and(|(_, e)| matches!(e.value.as_deref(), Some("1") | Some("true")))
 }
 
-fn annotations(rc: &RayCluster) -> Option<&StringMap> {
+fn annotations<'a>(rc: &Cluster<'a>) -> Option<&'a StringMap> {
     rc.metadata.as_ref()?.annotations.as_ref()
 }
 
@@ -106,8 +117,8 @@ const GENERATE_NAME_BASE_MAX: usize = 58;
 /// With only `generateName`, the checks apply to the name the API server will generate (the
 /// prefix plus 5 alphanumerics) and point at `metadata.generateName`; with neither, the API
 /// server's own `name or generateName is required` is reported.
-pub fn metadata(rc: &RayCluster, out: &mut Vec<Violation>) {
-    let meta = rc.metadata.as_ref();
+pub fn metadata(rc: &Cluster, out: &mut Vec<Violation>) {
+    let meta = rc.metadata;
     let name = meta.and_then(|m| m.name.as_deref()).unwrap_or("");
     let generate = meta.and_then(|m| m.generate_name.as_deref()).unwrap_or("");
     let (candidate, path) = if name.is_empty() && !generate.is_empty() {
@@ -233,12 +244,8 @@ fn parse_ray_version(rv: &str) -> Result<GenericVersion, String> {
 }
 
 /// `ValidateRayClusterSpec`, in KubeRay's order.
-pub fn spec_rules(
-    rc: &RayCluster,
-    spec: &RayClusterSpec,
-    gates: &FeatureGates,
-    out: &mut Vec<Violation>,
-) {
+pub fn spec_rules(rc: &Cluster, gates: &FeatureGates, out: &mut Vec<Violation>) {
+    let spec = rc.spec;
     let hg = spec.head_group_spec.as_ref();
     let head_t = hg.and_then(|h| h.template.as_ref());
     let head_params = hg.and_then(|h| h.ray_start_params.as_ref());
@@ -1047,8 +1054,9 @@ pub fn restart_policy_v1_warning(spec: &RayClusterSpec, out: &mut Vec<Violation>
 }
 
 /// U1, U2 (`ValidateRayClusterUpgradeOptions`).
-pub fn upgrade_options(rc: &RayCluster, spec: &RayClusterSpec, out: &mut Vec<Violation>) {
-    let Some(t) = spec
+pub fn upgrade_options(rc: &Cluster, out: &mut Vec<Violation>) {
+    let Some(t) = rc
+        .spec
         .upgrade_strategy
         .as_ref()
         .and_then(|u| u.type_.as_deref())
@@ -1065,7 +1073,6 @@ pub fn upgrade_options(rc: &RayCluster, spec: &RayClusterSpec, out: &mut Vec<Vio
     }
     let creator = rc
         .metadata
-        .as_ref()
         .and_then(|m| m.labels.as_ref())
         .and_then(|l| l.get(ORIGINATED_FROM_CRD_LABEL))
         .map(String::as_str);
@@ -1079,10 +1086,9 @@ pub fn upgrade_options(rc: &RayCluster, spec: &RayClusterSpec, out: &mut Vec<Vio
 }
 
 /// ST1 (`ValidateRayClusterStatus`).
-pub fn status(rc: &RayCluster, out: &mut Vec<Violation>) {
+pub fn status(rc: &Cluster, out: &mut Vec<Violation>) {
     let conds = rc
         .status
-        .as_ref()
         .and_then(|s| s.conditions.as_deref())
         .unwrap_or(&[]);
     let is_true = |t: &str| {

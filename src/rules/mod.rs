@@ -136,11 +136,12 @@ pub fn validate(obj: &Value, old: Option<&Value>, opts: &ValidateOptions) -> Vec
             model::V1ALPHA1_DEPRECATION_WARNING,
         ));
     }
-    crd::check(obj, old, alpha, &mut ordered);
-
+    let spec = obj.get("spec");
+    let old_spec = old.and_then(|o| o.get("spec"));
     let rc = match typed_view(obj, alpha) {
         Ok(rc) => rc,
         Err((path, msg)) => {
+            crd::check(spec, old_spec, alpha, &mut ordered);
             // A missing required field the CRD check already reported is not repeated.
             if !ordered
                 .iter()
@@ -152,16 +153,45 @@ pub fn validate(obj: &Value, old: Option<&Value>, opts: &ValidateOptions) -> Vec
         }
     };
     let default_spec = v1::RayClusterSpec::default();
-    let spec = rc.spec.as_ref().unwrap_or(&default_spec);
-
-    kuberay::metadata(&rc, &mut ordered);
-    kuberay::unique_group_names(spec, &mut ordered);
-    kuberay::spec_rules(&rc, spec, &opts.gates, &mut ordered);
-    kuberay::restart_policy_v1_warning(spec, &mut extra);
-    kuberay::upgrade_options(&rc, spec, &mut ordered);
-    kuberay::status(&rc, &mut ordered);
-    raygate::check(spec, &mut extra);
+    let cluster = kuberay::Cluster {
+        metadata: rc.metadata.as_ref(),
+        spec: rc.spec.as_ref().unwrap_or(&default_spec),
+        status: rc.status.as_ref(),
+    };
+    check_cluster(
+        spec,
+        old_spec,
+        alpha,
+        &cluster,
+        opts,
+        &mut ordered,
+        &mut extra,
+    );
     finish(ordered, extra, opts.mode)
+}
+
+/// Every RayCluster check of one decoded cluster: the API server's CRD checks on the raw `spec`
+/// (`old_spec`: the stored one on UPDATE), then KubeRay's rules in its order into `ordered`, and
+/// raygate's own findings and the controller warnings into `extra`. A RayCluster and the
+/// cluster spec a RayJob, RayService or RayCronJob embeds (typed once, with its parent: see
+/// [`kinds`]) both go through here.
+pub(crate) fn check_cluster(
+    spec: Option<&Value>,
+    old_spec: Option<&Value>,
+    alpha: bool,
+    rc: &kuberay::Cluster,
+    opts: &ValidateOptions,
+    ordered: &mut Vec<Violation>,
+    extra: &mut Vec<Violation>,
+) {
+    crd::check(spec, old_spec, alpha, ordered);
+    kuberay::metadata(rc, ordered);
+    kuberay::unique_group_names(rc.spec, ordered);
+    kuberay::spec_rules(rc, &opts.gates, ordered);
+    kuberay::restart_policy_v1_warning(rc.spec, extra);
+    kuberay::upgrade_options(rc, ordered);
+    kuberay::status(rc, ordered);
+    raygate::check(rc.spec, extra);
 }
 
 fn finish(ordered: Vec<Violation>, mut extra: Vec<Violation>, mode: Mode) -> Vec<Violation> {
