@@ -58,36 +58,63 @@ fn sh(cmd: &str) -> std::process::Output {
         .unwrap()
 }
 
+/// README.md and every page of docs/ and docs/rules/, as (path relative to the root, text).
+fn pages() -> Vec<(String, String)> {
+    let mut out = vec![("README.md".to_string(), readme())];
+    for dir in ["docs", "docs/rules"] {
+        let mut names: Vec<_> = std::fs::read_dir(Path::new(ROOT).join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "md"))
+            .collect();
+        names.sort();
+        for p in names {
+            let rel = p.strip_prefix(ROOT).unwrap().display().to_string();
+            out.push((rel, std::fs::read_to_string(&p).unwrap()));
+        }
+    }
+    out
+}
+
+/// The README's and the docs' ```console blocks, so a page's example output cannot go stale.
 #[test]
 fn console_blocks_print_what_the_readme_shows() {
     let mut ran = 0;
-    for (info, body) in blocks(&readme()) {
-        if info != "console" {
-            continue;
-        }
-        let mut i = 0;
-        while i < body.len() {
-            let cmd = body[i]
-                .strip_prefix("$ ")
-                .expect("console blocks start with `$ `");
-            let mut expected = String::new();
-            i += 1;
-            while i < body.len() && !body[i].starts_with("$ ") {
-                expected.push_str(&body[i]);
-                expected.push('\n');
-                i += 1;
+    let mut in_readme = 0;
+    for (page, text) in pages() {
+        for (info, body) in blocks(&text) {
+            if info != "console" {
+                continue;
             }
-            let o = sh(cmd);
-            assert_eq!(
-                String::from_utf8_lossy(&o.stdout),
-                expected,
-                "README command `{cmd}` printed something else (stderr: {})",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            ran += 1;
+            let mut i = 0;
+            while i < body.len() {
+                let cmd = body[i]
+                    .strip_prefix("$ ")
+                    .expect("console blocks start with `$ `");
+                let mut expected = String::new();
+                i += 1;
+                while i < body.len() && !body[i].starts_with("$ ") {
+                    expected.push_str(&body[i]);
+                    expected.push('\n');
+                    i += 1;
+                }
+                let o = sh(cmd);
+                assert_eq!(
+                    String::from_utf8_lossy(&o.stdout),
+                    expected,
+                    "{page}: command `{cmd}` printed something else (stderr: {})",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                ran += 1;
+                in_readme += usize::from(page == "README.md");
+            }
         }
     }
-    assert!(ran >= 1, "no console block in the README");
+    assert!(in_readme >= 1, "no console block in the README");
+    assert!(
+        ran > in_readme,
+        "no console block in docs/ (docs/kinds.md has one)"
+    );
 }
 
 /// README command lines this file does not run (they need a cluster, a control plane, a Ray
@@ -338,21 +365,10 @@ fn version_and_license_are_what_the_readme_says() {
 /// numbered working session); a figure carries its date, load and command instead.
 #[test]
 fn docs_tell_no_session_histories() {
-    let mut pages = vec![Path::new(ROOT).join("README.md")];
-    for dir in ["docs", "docs/rules"] {
-        for e in std::fs::read_dir(Path::new(ROOT).join(dir))
-            .unwrap()
-            .flatten()
-        {
-            if e.path().extension().is_some_and(|x| x == "md") {
-                pages.push(e.path());
-            }
-        }
-    }
-    assert!(pages.len() > 20, "{pages:?}");
+    let pages = pages();
+    assert!(pages.len() > 20, "{:?}", pages.iter().map(|p| &p.0));
     let mut hits = Vec::new();
-    for p in &pages {
-        let text = std::fs::read_to_string(p).unwrap();
+    for (p, text) in &pages {
         for (n, line) in text.lines().enumerate() {
             // "session 3", "sessions 1–2", "session 6's": a numbered working session
             let l = line.to_ascii_lowercase();
@@ -361,7 +377,7 @@ fn docs_tell_no_session_histories() {
                 rest.starts_with(|c: char| c.is_ascii_digit())
             });
             if numbered {
-                hits.push(format!("{}:{}: {line}", p.display(), n + 1));
+                hits.push(format!("{p}:{}: {line}", n + 1));
             }
         }
     }
