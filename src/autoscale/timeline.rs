@@ -374,6 +374,12 @@ pub fn groups(rows: &[Row]) -> Vec<String> {
     out
 }
 
+/// The cluster a group label belongs to: the label without its last `/` segment (`ns/name` of
+/// `ns/name/group`; "" for a bare group name, as `autoscale local` writes them).
+fn cluster_of(group: &str) -> &str {
+    group.rsplit_once('/').map_or("", |(c, _)| c)
+}
+
 /// A step line through (t, v): each value holds until the next sample.
 fn steps(ax: &Axes, pts: &[(f64, u64)]) -> String {
     let mut s = String::new();
@@ -393,11 +399,14 @@ fn steps(ax: &Axes, pts: &[(f64, u64)]) -> String {
 const COLORS: [&str; 6] = [
     "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
 ];
+/// Demand lines, one per cluster: reds and oranges, apart from the groups' [`COLORS`].
+const DEMAND_COLORS: [&str; 4] = ["#d62728", "#ff7f0e", "#bcbd22", "#7f0000"];
 
-/// An SVG plot of the timeline: demand (one line for the cluster), and per group `replicas`
+/// An SVG plot of the timeline: demand (one line per cluster), and per group `replicas`
 /// (solid) and live pods (dashed) as step lines over seconds, launches (▲) and terminations
 /// (▼) as markers at the iteration that decided them. Every line carries
-/// `data-series="demand"`, `"replicas GROUP"` or `"pods GROUP"`.
+/// `data-series="demand"` (`"demand NS/NAME"` per cluster when groups of several clusters are
+/// plotted), `"replicas GROUP"` or `"pods GROUP"`.
 pub fn render_svg(rows: &[Row], title: &str) -> String {
     render(rows, title, 0.0, None)
 }
@@ -457,21 +466,44 @@ fn render(rows: &[Row], title: &str, t_min: f64, note: Option<&str>) -> String {
         HEIGHT - 8.0,
         note.map(|n| format!(" ({})", esc(n))).unwrap_or_default()
     );
-    // demand: once per iteration (the first group's row carries it)
+    // demand: a cluster's rows all carry its demand, so one line per cluster, drawn from the
+    // rows of its first group (`autoscale run` labels groups `ns/name/group`; one cluster is
+    // the series `demand`, several are `demand ns/name`)
     let gs = groups(rows);
-    let first = gs.first().cloned().unwrap_or_default();
-    let demand: Vec<(f64, u64)> = rows
-        .iter()
-        .filter(|r| r.group == first)
-        .map(|r| (r.t_s, r.demand))
-        .collect();
     let mut legend: Vec<(String, String, &str)> = Vec::new();
-    let _ = writeln!(
-        s,
-        r##"<polyline data-series="demand" fill="none" stroke="#d62728" stroke-width="2" points="{}"/>"##,
-        steps(&ax, &demand)
-    );
-    legend.push(("demand (pending requests)".into(), "#d62728".into(), ""));
+    let mut clusters: Vec<(&str, &str)> = Vec::new(); // (cluster, its first group)
+    for g in &gs {
+        let c = cluster_of(g);
+        if !clusters.iter().any(|(x, _)| *x == c) {
+            clusters.push((c, g));
+        }
+    }
+    for (i, (c, first)) in clusters.iter().enumerate() {
+        let demand: Vec<(f64, u64)> = rows
+            .iter()
+            .filter(|r| r.group == *first)
+            .map(|r| (r.t_s, r.demand))
+            .collect();
+        let (series, label) = if clusters.len() == 1 {
+            (
+                "demand".to_string(),
+                "demand (pending requests)".to_string(),
+            )
+        } else {
+            (
+                format!("demand {c}"),
+                format!("{c}: demand (pending requests)"),
+            )
+        };
+        let color = DEMAND_COLORS[i % DEMAND_COLORS.len()];
+        let _ = writeln!(
+            s,
+            r#"<polyline data-series="{}" fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#,
+            esc(&series),
+            steps(&ax, &demand)
+        );
+        legend.push((label, color.into(), ""));
+    }
     for (i, g) in gs.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         let mine: Vec<&Row> = rows.iter().filter(|r| &r.group == g).collect();
@@ -645,6 +677,47 @@ mod tests {
         assert_eq!(svg.matches("data-launch=").count(), 2);
         assert_eq!(svg.matches("data-terminate=").count(), 1);
         assert!(!svg.contains("<x>"));
+    }
+
+    #[test]
+    fn each_cluster_gets_its_own_demand_line() {
+        // `autoscale run` over two clusters: the second one's demand was lost before (only the
+        // first group's rows were plotted)
+        // (t, group, demand, replicas, pods)
+        let rows: Vec<Row> = [
+            (0.0, "ns/a/g", 3, 2, 0),
+            (0.0, "ns/a/h", 3, 1, 0),
+            (1.0, "ns/b/g", 7, 4, 0),
+            (5.0, "ns/b/g", 0, 4, 4),
+        ]
+        .into_iter()
+        .map(|(t, g, d, r, p)| row(t, g, d, r, p, 0, 0))
+        .collect();
+        let svg = render_svg(&rows, "t");
+        assert!(!svg.contains(r#"data-series="demand""#), "{svg}");
+        let line = |series: &str| {
+            let at = svg
+                .find(&format!(r#"data-series="{series}""#))
+                .unwrap_or_else(|| panic!("no {series}"));
+            svg[at..].lines().next().unwrap().to_string()
+        };
+        let (a, b) = (line("demand ns/a"), line("demand ns/b"));
+        // b's line reaches the height of 7 (the top of the axis is max(7, 4)): a's stays lower
+        let top = |l: &str| {
+            let pts = l.split("points=\"").nth(1).unwrap();
+            pts.split(['"', ' '])
+                .filter_map(|p| p.split_once(','))
+                .map(|(_, y)| y.parse::<f64>().unwrap())
+                .fold(f64::MAX, f64::min)
+        };
+        assert!(top(&b) < top(&a), "{a}\n{b}");
+        assert_eq!(svg.matches("data-series=\"demand ").count(), 2);
+        assert!(svg.contains("ns/b: demand (pending requests)"));
+        // one cluster (bare group names, as `autoscale local` writes them): the series `demand`
+        let one = render_svg(&rows[..2], "t");
+        assert_eq!(one.matches(r#"data-series="demand""#).count(), 1);
+        assert_eq!(cluster_of("ns/a/g"), "ns/a");
+        assert_eq!(cluster_of("g"), "");
     }
 
     /// Step value of `group`'s `f` at `t` (the last row at or before `t`), as the plot draws it.
