@@ -187,3 +187,48 @@ fn conversion_peak_memory_is_bounded() {
         );
     }
 }
+
+#[test]
+fn where_the_peak_comes_from() {
+    use raygate::model::{Kind, v1};
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    eprintln!(
+        "size_of: Value {} WorkerGroupSpec {} PodTemplateSpec {} PodSpec {} Container {} EnvVar {}",
+        std::mem::size_of::<serde_json::Value>(),
+        std::mem::size_of::<v1::WorkerGroupSpec>(),
+        std::mem::size_of::<k8s_openapi::api::core::v1::PodTemplateSpec>(),
+        std::mem::size_of::<k8s_openapi::api::core::v1::PodSpec>(),
+        std::mem::size_of::<k8s_openapi::api::core::v1::Container>(),
+        std::mem::size_of::<k8s_openapi::api::core::v1::EnvVar>(),
+    );
+    for &shape in SHAPES {
+        let (body, _) = hostile::review_bytes(shape, MAX_BODY);
+        let (p_parse, v) = peak_of(|| {
+            raygate::json::parse_lean(&body, &[], raygate::json::UNREAD_STRING_ARRAYS).unwrap()
+        });
+        let mut obj = v["request"]["object"].clone();
+        drop(v);
+        let (p_def, ()) =
+            peak_of(|| raygate::defaulting::apply_crd_defaults_kind(Kind::RayCluster, &mut obj));
+        let (p_typed, t) =
+            peak_of(|| raygate::rules::deserialize_with_path::<v1::RayCluster>(&obj).unwrap());
+        drop(t);
+        let cfg = AdmissionConfig::default();
+        let (p_rules, r) = peak_of(|| {
+            raygate::rules::kinds::validate_kind(Kind::RayCluster, &obj, None, &cfg.validate)
+        });
+        drop(r);
+        let (p_patch, p) =
+            peak_of(|| raygate::defaulting::default_patch_kind(Kind::RayCluster, &obj));
+        drop(p);
+        eprintln!(
+            "{}: parse {:.1} MiB, crd defaults +{:.1}, typed view {:.1}, rules (incl. typed) {:.1}, patch {:.1}",
+            shape.name(),
+            mib(p_parse),
+            mib(p_def),
+            mib(p_typed),
+            mib(p_rules),
+            mib(p_patch)
+        );
+    }
+}
