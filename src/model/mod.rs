@@ -8,9 +8,11 @@
 //!   `#[schemars(required)]`, so the generated JSON Schema still lists them as required);
 //! - enum-like fields (`upscalingMode`, `version`, `mode`, `backend`, `type`, …) are plain strings;
 //! - integers are `i32` where the CRD says `int32`, maps are `BTreeMap<String, String>`;
-//! - Kubernetes types (pod templates, env vars, resources, services, network policy rules) come
-//!   from `k8s-openapi`.
+//! - Kubernetes types (env vars, resources, services, network policy rules) come from
+//!   `k8s-openapi`; pod templates are [`pod`]'s lean views of them (checked as `k8s-openapi`
+//!   checks them, keeping only what the rules read; the schema is `k8s-openapi`'s).
 
+pub mod pod;
 pub mod v1;
 pub mod v1alpha1;
 

@@ -170,7 +170,7 @@ pub struct HeadGroupSpec {
     pub service_type: Option<String>,
     #[schemars(required)]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub template: Option<core::PodTemplateSpec>,
+    pub template: Option<super::pod::PodTemplateSpec>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -295,7 +295,7 @@ pub struct WorkerGroupSpec {
     pub suspend: Option<bool>,
     #[schemars(required)]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub template: Option<core::PodTemplateSpec>,
+    pub template: Option<super::pod::PodTemplateSpec>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -420,7 +420,7 @@ pub struct RayJobSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub submitter_config: Option<SubmitterConfig>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub submitter_pod_template: Option<core::PodTemplateSpec>,
+    pub submitter_pod_template: Option<super::pod::PodTemplateSpec>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suspend: Option<bool>,
     /// CRD default 0.

@@ -86,7 +86,7 @@ pub struct HeadGroupSpec {
     pub service_type: Option<String>,
     #[schemars(required)]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub template: Option<core::PodTemplateSpec>,
+    pub template: Option<super::pod::PodTemplateSpec>,
 }
 
 /// v1alpha1 worker group: no numOfHosts/idleTimeoutSeconds/priority/labels/resources/suspend.
@@ -111,7 +111,7 @@ pub struct WorkerGroupSpec {
     pub scale_strategy: Option<ScaleStrategy>,
     #[schemars(required)]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub template: Option<core::PodTemplateSpec>,
+    pub template: Option<super::pod::PodTemplateSpec>,
 }
 
 /// v1alpha1 status: no `conditions`, no `stateTransitionTimes`; head has podIP/serviceIP only.
@@ -206,7 +206,7 @@ pub struct RayJobSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shutdown_after_job_finishes: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub submitter_pod_template: Option<core::PodTemplateSpec>,
+    pub submitter_pod_template: Option<super::pod::PodTemplateSpec>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suspend: Option<bool>,
     /// CRD default 0.

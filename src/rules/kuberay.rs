@@ -8,9 +8,9 @@ use super::k8s::{
     is_qualified_name, is_valid_label_value,
 };
 use super::path::{idx, key};
+use crate::model::pod::{Container, EnvVar, PodSpec, PodTemplateSpec};
 use crate::model::v1::{RayClusterSpec, RayClusterStatus, StringMap, WorkerGroupSpec};
 use crate::violation::{FeatureGates, Violation};
-use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 pub const MAX_RAYCLUSTER_NAME_LENGTH: usize = 53;
@@ -46,8 +46,26 @@ fn env_of(c: Option<&Container>) -> &[EnvVar] {
     c.and_then(|c| c.env.as_deref()).unwrap_or(&[])
 }
 
-fn env_find<'a>(env: &'a [EnvVar], name: &str) -> Option<(usize, &'a EnvVar)> {
-    env.iter().enumerate().find(|(_, e)| e.name == name)
+/// An env entry's name: the pod templates' lean [`EnvVar`] and `k8s-openapi`'s
+/// (`autoscalerOptions.env`).
+trait EnvName {
+    fn env_name(&self) -> &str;
+}
+
+impl EnvName for EnvVar {
+    fn env_name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl EnvName for k8s_openapi::api::core::v1::EnvVar {
+    fn env_name(&self) -> &str {
+        &self.name
+    }
+}
+
+fn env_find<'a, E: EnvName>(env: &'a [E], name: &str) -> Option<(usize, &'a E)> {
+    env.iter().enumerate().find(|(_, e)| e.env_name() == name)
 }
 
 fn map_get<'a>(m: Option<&'a StringMap>, k: &str) -> Option<&'a str> {

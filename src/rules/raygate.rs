@@ -2,10 +2,11 @@
 //! Rule ids start with `RG-`; messages follow KubeRay's style.
 
 use super::path::{idx, key};
+use crate::model::pod::{Container, PodTemplateSpec};
 use crate::model::v1::{RayClusterSpec, StringMap};
 use crate::quantity::Quantity;
 use crate::violation::Violation;
-use k8s_openapi::api::core::v1::{Container, ResourceRequirements};
+use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 use std::collections::BTreeMap;
 
@@ -152,7 +153,7 @@ pub fn check(spec: &RayClusterSpec, out: &mut Vec<Violation>) {
     }
 }
 
-fn containers_of(t: Option<&k8s_openapi::api::core::v1::PodTemplateSpec>) -> &[Container] {
+fn containers_of(t: Option<&PodTemplateSpec>) -> &[Container] {
     t.and_then(|t| t.spec.as_ref())
         .map_or(&[], |s| s.containers.as_slice())
 }
